@@ -1,0 +1,1 @@
+# Compliance rules, check results and reports arrive with the compliance issue.

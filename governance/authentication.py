@@ -1,0 +1,42 @@
+"""DRF authentication by bearer token, for the read API."""
+
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import authentication, exceptions
+
+from .models import ApiToken
+from .tokens import authenticate_secret, bearer_secret
+
+
+class TokenUser(AnonymousUser):
+    """The principal behind a token without an owner: authenticated, with only what the token's scope allows."""
+
+    def __init__(self, token: ApiToken):
+        self.token = token
+        self.username = f"token:{token.prefix}"
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        secret = bearer_secret(request.META.get("HTTP_AUTHORIZATION", ""))
+        if secret is None:
+            return None
+        token = authenticate_secret(secret)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        return (token.owner or TokenUser(token), token)
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword

@@ -1,0 +1,189 @@
+"""The OpenLineage consumer endpoints: POST /api/v1/lineage and /api/v1/lineage/batch.
+
+HTTP concerns live here (token, content type, size, gzip); what happens to an event is `lineage.services`.
+"""
+
+import time
+import zlib
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.views import APIView
+
+from governance.models import ApiToken
+from governance.observability import EVENTS_REJECTED, INGEST_LATENCY
+from governance.tokens import authenticate_secret, bearer_secret
+
+from .. import services
+
+JSON_TYPES = ("application/json", "text/json")
+
+
+class IngestError(Exception):
+    def __init__(self, status: int, message: str, reason: str):
+        super().__init__(message)
+        self.status, self.message, self.reason = status, message, reason
+
+
+def error_response(status: int, message: str, path: str = "") -> JsonResponse:
+    response = JsonResponse({"errors": [{"path": path, "message": message}]}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="tributary"'
+    return response
+
+
+def _authenticate(request: HttpRequest) -> ApiToken:
+    secret = bearer_secret(request.META.get("HTTP_AUTHORIZATION", ""))
+    if secret is None:
+        raise IngestError(401, "an ingest token is required: Authorization: Bearer <token>", "unauthenticated")
+    token = authenticate_secret(secret)
+    if token is None:
+        raise IngestError(401, "the token is unknown, expired or revoked", "unauthenticated")
+    if token.scope != ApiToken.Scope.INGEST:
+        raise IngestError(403, f"a {token.scope} token may not write lineage", "scope")
+    return token
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes:
+    """The decoded request body, refusing wrong types, oversize bodies and broken gzip."""
+    content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    if content_type not in JSON_TYPES and not content_type.endswith("+json"):
+        raise IngestError(415, f"expected Content-Type: application/json, got {content_type or 'none'!r}", "type")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise IngestError(413, f"body of {length} bytes is over the limit of {limit} bytes", "too_large")
+    data = request.read(limit + 1)
+    if len(data) > limit:
+        raise IngestError(413, f"body is over the limit of {limit} bytes", "too_large")
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    if encoding in ("", "identity"):
+        return data
+    if encoding not in ("gzip", "x-gzip"):
+        raise IngestError(415, f"unsupported Content-Encoding {encoding!r}: send gzip or nothing", "encoding")
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        decoded = decompressor.decompress(data, limit + 1)
+        if not decompressor.eof and len(decoded) <= limit:
+            raise zlib.error("truncated stream")
+    except zlib.error as error:
+        raise IngestError(400, f"body is not valid gzip: {error}", "bad_gzip") from None
+    if len(decoded) > limit:
+        raise IngestError(413, f"decompressed body is over the limit of {limit} bytes", "too_large")
+    return decoded
+
+
+class IngestView(APIView):
+    # Authentication, parsing and content negotiation are done here, lean, for the hot path.
+    authentication_classes = ()
+    permission_classes = ()
+    parser_classes = ()
+    endpoint = "lineage"
+
+    def post(self, request, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            token = _authenticate(request._request)
+            response = self.handle_body(request._request, token)
+        except IngestError as error:
+            EVENTS_REJECTED.labels(reason=error.reason).inc()
+            response = error_response(error.status, error.message)
+        INGEST_LATENCY.labels(endpoint=self.endpoint).observe(time.perf_counter() - started)
+        return response
+
+
+class LineageIngestView(IngestView):
+    @extend_schema(
+        operation_id="postLineageEvent",
+        summary="Send one OpenLineage event (RunEvent, DatasetEvent or JobEvent)",
+        request=OpenApiTypes.OBJECT,
+        responses={
+            201: OpenApiResponse(description="Accepted and stored; `warnings` name facets that were not applied."),
+            200: OpenApiResponse(description="The same event was already stored; nothing changed."),
+            400: OpenApiResponse(description="Not JSON, bad gzip, or the event breaks the core schema: `errors`."),
+            401: OpenApiResponse(description="No token, or an unknown, expired or revoked one."),
+            403: OpenApiResponse(description="The token may not write lineage, or not to this namespace."),
+            413: OpenApiResponse(description="Body over TRIBUTARY_MAX_EVENT_BYTES."),
+            415: OpenApiResponse(description="Not a JSON content type, or an unsupported Content-Encoding."),
+        },
+        tags=["OpenLineage"],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    def handle_body(self, request: HttpRequest, token: ApiToken) -> JsonResponse:
+        data = _read_body(request, settings.TRIBUTARY_MAX_EVENT_BYTES)
+        text = data.decode("utf-8", errors="replace")
+        try:
+            event = services.decode_json(data)
+        except services.PayloadError as error:
+            services.quarantine_unreadable(text=text, message=str(error), token=token, source="api")
+            return error_response(400, str(error))
+        result = services.ingest_event(event=event, body=text, token=token, source="api")
+        if result.outcome == services.REFUSED:
+            return JsonResponse({"errors": result.errors, "quarantineId": result.quarantine_id}, status=400)
+        if result.outcome == services.FORBIDDEN:
+            return JsonResponse({"errors": result.errors}, status=403)
+        status = 201 if result.outcome == services.ACCEPTED else 200
+        return JsonResponse({"status": result.outcome, "warnings": result.warnings}, status=status)
+
+
+class LineageBatchIngestView(IngestView):
+    endpoint = "batch"
+
+    @extend_schema(
+        operation_id="postLineageEventBatch",
+        summary="Send a JSON array of OpenLineage events",
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiResponse(
+                description="`status` success or partial_success, `summary` {received, successful, failed}, "
+                "`failed_events` [{index, reason, retriable}] as in the OpenLineage spec."
+            ),
+            400: OpenApiResponse(description="Not JSON, bad gzip, or not an array."),
+            401: OpenApiResponse(description="No token, or an unknown, expired or revoked one."),
+            403: OpenApiResponse(description="The token may not write lineage."),
+            413: OpenApiResponse(description="Body over TRIBUTARY_MAX_BATCH_BYTES."),
+            415: OpenApiResponse(description="Not a JSON content type."),
+        },
+        tags=["OpenLineage"],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    def handle_body(self, request: HttpRequest, token: ApiToken) -> JsonResponse:
+        data = _read_body(request, settings.TRIBUTARY_MAX_BATCH_BYTES)
+        try:
+            events = services.decode_json(data)
+        except services.PayloadError as error:
+            return error_response(400, str(error))
+        if not isinstance(events, list):
+            return error_response(400, "a batch must be a JSON array of events")
+        results = services.ingest_batch(events=events, token=token)
+        failed = [
+            {"index": index, "reason": result.reason, "retriable": False}
+            for index, result in enumerate(results)
+            if not result.stored
+        ]
+        successful = len(results) - len(failed)
+        return JsonResponse(
+            {
+                "status": "success" if not failed else "partial_success",
+                "summary": {
+                    "received": len(results),
+                    "successful": successful,
+                    "failed": len(failed),
+                    "retriable": 0,
+                    "non_retriable": len(failed),
+                },
+                "failed_events": failed,
+                "warnings": [
+                    {"index": index, **warning} for index, result in enumerate(results) for warning in result.warnings
+                ],
+            },
+            status=200,
+        )

@@ -1,0 +1,556 @@
+"""Deriving the lineage graph from raw events, in batches.
+
+Raw events wait in `DeriveQueue`. A deriver claims a batch (skipping rows another deriver holds), folds the
+batch into a `Delta` (`lineage.merge`), joins it into the stored rows and removes the batch from the queue,
+all in one transaction. Rows are created first (insert, ignoring conflicts), then locked and merged, table by
+table in a fixed order and sorted by key, so concurrent derivers serialise on shared rows instead of
+duplicating them; a deadlock, should one still happen, rolls back the batch and it is tried again.
+"""
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import OperationalError, transaction
+from django.db.models import Max, Min
+
+from governance.observability import EVENTS_DERIVED
+
+from . import openlineage as ol
+from .merge import Delta, Facets, JobState, NodeState, RunState, Span, UseState, VersionState, fold
+from .models import (
+    NAME_MAX,
+    ColumnLineage,
+    Dataset,
+    DatasetField,
+    DatasetVersion,
+    DeriveQueue,
+    Job,
+    JobEdge,
+    JobVersion,
+    Namespace,
+    RawEvent,
+    Run,
+    RunDataset,
+)
+
+log = logging.getLogger(__name__)
+
+DATASET_ATTRIBUTES = list(ol.dataset_attributes({}))
+JOB_ATTRIBUTES = list(ol.job_attributes({}))
+RUN_ATTRIBUTES = list(ol.run_attributes({}))
+MAX_ATTEMPTS = 5
+
+
+def derive_pending(*, batch_size: int | None = None) -> int:
+    """Derive every queued raw event; returns how many were derived."""
+    size = batch_size or settings.TRIBUTARY_DERIVE_BATCH_SIZE
+    total = 0
+    while True:
+        done = _with_retry(lambda: derive_batch(limit=size))
+        total += done
+        if done < size:
+            return total
+
+
+def _with_retry(work: Callable[[], int]) -> int:
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return work()
+        except OperationalError as error:
+            # PostgreSQL's deadlock detector picked this batch; it rolled back whole, so try again.
+            if "deadlock" not in str(error).lower() or attempt == MAX_ATTEMPTS:
+                raise
+            log.warning("derivation deadlocked, retrying", extra={"attempt": attempt})
+            time.sleep(0.05 * attempt)
+    return 0
+
+
+@transaction.atomic
+def derive_batch(*, limit: int) -> int:
+    claimed = list(
+        DeriveQueue.objects.select_for_update(skip_locked=True)
+        .order_by("raw_event_id")
+        .values_list("raw_event_id", flat=True)[:limit]
+    )
+    if not claimed:
+        return 0
+    raws = RawEvent.objects.filter(id__in=claimed).only("id", "body", "kind", "event_hash", "warnings")
+    events = [
+        ol.parse_event(orjson.loads(raw.body), kind=raw.kind, digest=raw.event_hash, warnings=raw.warnings)
+        for raw in raws
+    ]
+    apply_delta(fold(events))
+    DeriveQueue.objects.filter(raw_event_id__in=claimed).delete()
+    EVENTS_DERIVED.inc(len(claimed))
+    return len(claimed)
+
+
+# --- Joining a delta into the stored rows ----------------------------------------------------------------
+
+
+def _facets_of(row) -> Facets:
+    return Facets(dict(row.facets), dict(row.facet_stamps))
+
+
+def _merge_rows(
+    model,
+    items: dict,
+    *,
+    candidates: Callable[[list], Any],
+    key_of: Callable[[Any], Any],
+    stub: Callable[[Any, Any], Any],
+    merge: Callable[[Any, Any], bool],
+    fields: list[str],
+) -> dict:
+    """Create missing rows, lock and merge every row of `items`; returns {key: row}.
+
+    `merge(row, state)` joins the delta state into the row and says whether the row changed.
+    """
+    if not items:
+        return {}
+    keys = sorted(items)
+    model.objects.bulk_create([stub(key, items[key]) for key in keys], ignore_conflicts=True, batch_size=500)
+    wanted = set(keys)
+    rows = {}
+    for row in candidates(keys).select_for_update().order_by("pk"):
+        key = key_of(row)
+        if key in wanted:
+            rows[key] = row
+    changed = [rows[key] for key in keys if merge(rows[key], items[key])]
+    if changed:
+        model.objects.bulk_update(changed, fields, batch_size=250)
+    return rows
+
+
+def _merge_node(row, state: NodeState) -> bool:
+    """Join span and facets; True when something changed."""
+    span = Span(row.created_at, row.updated_at)
+    facets = _facets_of(row)
+    before = (span.first, span.last, dict(facets.stamps))
+    span.join(state.span)
+    facets.join(state.facets)
+    if (span.first, span.last, facets.stamps) == before:
+        return False
+    row.created_at, row.updated_at = span.first, span.last
+    row.facets, row.facet_stamps = facets.values, facets.stamps
+    return True
+
+
+def apply_delta(delta: Delta) -> None:
+    namespaces = _merge_namespaces(delta)
+    datasets = _merge_datasets(delta, namespaces)
+    jobs, reparented = _merge_jobs(delta, namespaces)
+    runs = _merge_runs(delta, jobs)
+    _merge_run_datasets(delta, runs, datasets)
+    _merge_job_edges(delta, jobs, datasets)
+    _merge_versions(delta, datasets, runs)
+    _merge_columns(delta, datasets, jobs)
+    _assign_job_versions(runs, jobs)
+    _assign_dags(reparented)
+
+
+def _merge_namespaces(delta: Delta) -> dict[str, Namespace]:
+    def merge(row: Namespace, span: Span) -> bool:
+        merged = Span(row.created_at, row.updated_at)
+        merged.join(span)
+        if (merged.first, merged.last) == (row.created_at, row.updated_at):
+            return False
+        row.created_at, row.updated_at = merged.first, merged.last
+        return True
+
+    return _merge_rows(
+        Namespace,
+        delta.namespaces,
+        candidates=lambda keys: Namespace.objects.filter(name__in=keys),
+        key_of=lambda row: row.name,
+        stub=lambda key, span: Namespace(name=key, created_at=span.first, updated_at=span.last),
+        merge=merge,
+        fields=["created_at", "updated_at"],
+    )
+
+
+def _merge_datasets(delta: Delta, namespaces: dict[str, Namespace]) -> dict:
+    ids = {name: ns.pk for name, ns in namespaces.items()}
+    by_id = {ns.pk: ns.name for ns in namespaces.values()}
+    schema_changed: list[Dataset] = []
+
+    def merge(row: Dataset, state: NodeState) -> bool:
+        if not _merge_node(row, state):
+            return False
+        old_fields = row.fields
+        for attribute, value in ol.dataset_attributes(row.facets).items():
+            setattr(row, attribute, value)
+        if row.fields != old_fields:
+            schema_changed.append(row)
+        return True
+
+    rows = _merge_rows(
+        Dataset,
+        delta.datasets,
+        candidates=lambda keys: Dataset.objects.filter(
+            namespace_id__in={ids[k[0]] for k in keys}, name__in={k[1] for k in keys}
+        ),
+        key_of=lambda row: (by_id.get(row.namespace_id, ""), row.name),
+        stub=lambda key, state: Dataset(
+            namespace_id=ids[key[0]], name=key[1], created_at=state.span.first, updated_at=state.span.last
+        ),
+        merge=merge,
+        fields=["created_at", "updated_at", "facets", "facet_stamps", *DATASET_ATTRIBUTES],
+    )
+    _refresh_fields(schema_changed)
+    return rows
+
+
+def _refresh_fields(datasets: list[Dataset]) -> None:
+    """Rewrite the current-schema columns of datasets whose schema changed."""
+    if not datasets:
+        return
+    DatasetField.objects.filter(dataset_id__in=[d.pk for d in datasets]).delete()
+    fresh = []
+    for dataset in datasets:
+        seen = set()
+        for position, item in enumerate(ol.flatten_fields(dataset.fields)):
+            if item["name"] in seen:
+                continue
+            seen.add(item["name"])
+            fresh.append(
+                DatasetField(
+                    dataset_id=dataset.pk,
+                    name=item["name"][:NAME_MAX],
+                    type=item["type"][:255],
+                    description=item["description"],
+                    position=position,
+                )
+            )
+    DatasetField.objects.bulk_create(fresh, batch_size=1000)
+
+
+def _merge_jobs(delta: Delta, namespaces: dict[str, Namespace]) -> tuple[dict, list[Job]]:
+    """Merge jobs; returns the rows and the jobs whose DAG grouping may have changed."""
+    ids = {name: ns.pk for name, ns in namespaces.items()}
+    by_id = {ns.pk: ns.name for ns in namespaces.values()}
+    new_parents: dict[int, tuple[str, str] | None] = {}
+    retyped: list[Job] = []
+
+    def merge(row: Job, state: JobState) -> bool:
+        changed = _merge_node(row, state)
+        if changed:
+            old_type = row.job_type
+            for attribute, value in ol.job_attributes(row.facets).items():
+                setattr(row, attribute, value)
+            if row.job_type != old_type:
+                retyped.append(row)
+        if state.parent_stamp > row.parent_stamp:
+            row.parent_stamp = state.parent_stamp
+            new_parents[row.pk] = state.parent
+            changed = True
+        return changed
+
+    rows = _merge_rows(
+        Job,
+        delta.jobs,
+        candidates=lambda keys: Job.objects.filter(
+            namespace_id__in={ids[k[0]] for k in keys}, name__in={k[1] for k in keys}
+        ),
+        key_of=lambda row: (by_id.get(row.namespace_id, ""), row.name),
+        stub=lambda key, state: Job(
+            namespace_id=ids[key[0]], name=key[1], created_at=state.span.first, updated_at=state.span.last
+        ),
+        merge=merge,
+        fields=["created_at", "updated_at", "facets", "facet_stamps", "parent_stamp", *JOB_ATTRIBUTES],
+    )
+    # Parents are resolved once every job of the batch, parents included, has a row.
+    reparented = []
+    for row in rows.values():
+        if row.pk not in new_parents:
+            continue
+        parent = new_parents[row.pk]
+        parent_id = rows[parent].pk if parent is not None else None
+        if parent_id == row.pk:
+            parent_id = None
+        if parent_id != row.parent_id:
+            row.parent_id = parent_id
+            reparented.append(row)
+    if reparented:
+        Job.objects.bulk_update(reparented, ["parent"], batch_size=500)
+    return rows, reparented + retyped
+
+
+def _merge_runs(delta: Delta, jobs: dict) -> dict:
+    def merge(row: Run, state: RunState) -> bool:
+        changed = _merge_node(row, state)
+        if changed:
+            for attribute, value in ol.run_attributes(row.facets).items():
+                setattr(row, attribute, value)
+        started = row.started_at if state.started_at is None else min(filter(None, (row.started_at, state.started_at)))
+        if started != row.started_at:
+            row.started_at, changed = started, True
+        if state.state_key > row.state_key:
+            row.state, row.state_key, row.ended_at = state.state, state.state_key, state.ended_at
+            changed = True
+        return changed
+
+    return _merge_rows(
+        Run,
+        delta.runs,
+        candidates=lambda keys: Run.objects.filter(run_id__in=keys),
+        key_of=lambda row: row.run_id,
+        stub=lambda key, state: Run(
+            run_id=key, job_id=jobs[state.job].pk, created_at=state.span.first, updated_at=state.span.last
+        ),
+        merge=merge,
+        fields=[
+            "created_at",
+            "updated_at",
+            "facets",
+            "facet_stamps",
+            "state",
+            "state_key",
+            "started_at",
+            "ended_at",
+            *RUN_ATTRIBUTES,
+        ],
+    )
+
+
+def _merge_run_datasets(delta: Delta, runs: dict, datasets: dict) -> None:
+    items = {
+        (runs[run_id].pk, datasets[dataset].pk, direction): state
+        for (run_id, dataset, direction), state in delta.run_datasets.items()
+    }
+
+    def merge(row: RunDataset, state: UseState) -> bool:
+        facets = _facets_of(row)
+        before = (row.created_at, dict(facets.stamps))
+        facets.join(state.facets)
+        first = min(row.created_at, state.first)
+        if (first, facets.stamps) == before:
+            return False
+        row.created_at, row.facets, row.facet_stamps = first, facets.values, facets.stamps
+        return True
+
+    _merge_rows(
+        RunDataset,
+        items,
+        candidates=lambda keys: RunDataset.objects.filter(
+            run_id__in={k[0] for k in keys}, dataset_id__in={k[1] for k in keys}
+        ),
+        key_of=lambda row: (row.run_id, row.dataset_id, row.direction),
+        stub=lambda key, state: RunDataset(run_id=key[0], dataset_id=key[1], direction=key[2], created_at=state.first),
+        merge=merge,
+        fields=["created_at", "facets", "facet_stamps"],
+    )
+
+
+def _merge_job_edges(delta: Delta, jobs: dict, datasets: dict) -> None:
+    items = {
+        (jobs[job].pk, datasets[dataset].pk, direction): span
+        for (job, dataset, direction), span in delta.job_edges.items()
+    }
+
+    def merge(row: JobEdge, span: Span) -> bool:
+        merged = Span(row.first_seen, row.last_seen)
+        merged.join(span)
+        if (merged.first, merged.last) == (row.first_seen, row.last_seen):
+            return False
+        row.first_seen, row.last_seen = merged.first, merged.last
+        return True
+
+    _merge_rows(
+        JobEdge,
+        items,
+        candidates=lambda keys: JobEdge.objects.filter(
+            job_id__in={k[0] for k in keys}, dataset_id__in={k[1] for k in keys}
+        ),
+        key_of=lambda row: (row.job_id, row.dataset_id, row.direction),
+        stub=lambda key, span: JobEdge(
+            job_id=key[0], dataset_id=key[1], direction=key[2], first_seen=span.first, last_seen=span.last
+        ),
+        merge=merge,
+        fields=["first_seen", "last_seen"],
+    )
+
+
+def _merge_versions(delta: Delta, datasets: dict, runs: dict) -> None:
+    items = {(datasets[dataset].pk, version): state for (dataset, version), state in delta.versions.items()}
+
+    def merge(row: DatasetVersion, state: VersionState) -> bool:
+        if not _merge_node(row, state):
+            return False
+        row.fields = ol.schema_fields(row.facets)
+        row.lifecycle_state = ol.dataset_attributes(row.facets)["lifecycle_state"]
+        return True
+
+    _merge_rows(
+        DatasetVersion,
+        items,
+        candidates=lambda keys: DatasetVersion.objects.filter(
+            dataset_id__in={k[0] for k in keys}, version__in={k[1] for k in keys}
+        ),
+        key_of=lambda row: (row.dataset_id, str(row.version)),
+        stub=lambda key, state: DatasetVersion(
+            dataset_id=key[0],
+            version=key[1],
+            run_id=runs[state.run_id].pk if state.run_id else None,
+            created_at=state.span.first,
+            updated_at=state.span.last,
+        ),
+        merge=merge,
+        fields=["created_at", "updated_at", "facets", "facet_stamps", "fields", "lifecycle_state"],
+    )
+
+
+def _merge_columns(delta: Delta, datasets: dict, jobs: dict) -> None:
+    items = {
+        (datasets[out].pk, out_field, datasets[inp].pk, in_field): state
+        for (out, out_field, inp, in_field), state in delta.columns.items()
+    }
+
+    def merge(row: ColumnLineage, state) -> bool:
+        span = Span(row.first_seen, row.last_seen)
+        span.join(state.span)
+        changed = (span.first, span.last) != (row.first_seen, row.last_seen)
+        row.first_seen, row.last_seen = span.first, span.last
+        if state.stamp > row.stamp:
+            row.stamp, row.transformations = state.stamp, state.transformations
+            row.job_id = jobs[state.job].pk if state.job else None
+            changed = True
+        return changed
+
+    _merge_rows(
+        ColumnLineage,
+        items,
+        candidates=lambda keys: ColumnLineage.objects.filter(
+            output_dataset_id__in={k[0] for k in keys}, input_dataset_id__in={k[2] for k in keys}
+        ),
+        key_of=lambda row: (row.output_dataset_id, row.output_field, row.input_dataset_id, row.input_field),
+        stub=lambda key, state: ColumnLineage(
+            output_dataset_id=key[0],
+            output_field=key[1],
+            input_dataset_id=key[2],
+            input_field=key[3],
+            first_seen=state.span.first,
+            last_seen=state.span.last,
+            stamp="",
+        ),
+        merge=merge,
+        fields=["first_seen", "last_seen", "stamp", "transformations", "job"],
+    )
+
+
+def _assign_job_versions(runs: dict, jobs: dict) -> None:
+    """Point each touched run at the job version its inputs and outputs make (Marquez's rule)."""
+    if not runs:
+        return
+    run_rows = {row.pk: row for row in runs.values()}
+    io = defaultdict(lambda: {"in": set(), "out": set()})
+    for run_pk, direction, namespace, name in RunDataset.objects.filter(run_id__in=run_rows).values_list(
+        "run_id", "direction", "dataset__namespace__name", "dataset__name"
+    ):
+        io[run_pk][direction].add((namespace, name))
+    job_rows = {row.pk: row for row in jobs.values()}
+    missing = {row.job_id for row in run_rows.values()} - set(job_rows)
+    job_rows.update({row.pk: row for row in Job.objects.filter(pk__in=missing)})
+    namespace_names = dict(
+        Namespace.objects.filter(pk__in={j.namespace_id for j in job_rows.values()}).values_list("pk", "name")
+    )
+
+    wanted: dict[tuple[int, str], JobVersion] = {}
+    run_version: dict[int, tuple[int, str]] = {}
+    for run_pk, run in run_rows.items():
+        job = job_rows[run.job_id]
+        inputs, outputs = sorted(io[run_pk]["in"]), sorted(io[run_pk]["out"])
+        namespace = namespace_names[job.namespace_id]
+        version = str(ol.job_version_id(namespace, job.name, job.source_code_location, inputs, outputs))
+        run_version[run_pk] = (job.pk, version)
+        wanted[(job.pk, version)] = JobVersion(
+            job_id=job.pk,
+            version=version,
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            inputs=[{"namespace": ns, "name": n} for ns, n in inputs],
+            outputs=[{"namespace": ns, "name": n} for ns, n in outputs],
+        )
+    JobVersion.objects.bulk_create([wanted[key] for key in sorted(wanted)], ignore_conflicts=True)
+    versions = {
+        (row.job_id, str(row.version)): row
+        for row in JobVersion.objects.filter(
+            job_id__in={key[0] for key in wanted}, version__in={key[1] for key in wanted}
+        )
+        .select_for_update()
+        .order_by("pk")
+    }
+    affected, moved = set(), []
+    for run_pk, key in run_version.items():
+        run, version = run_rows[run_pk], versions[key]
+        affected.add(version.pk)
+        if run.job_version_id != version.pk:
+            if run.job_version_id is not None:
+                affected.add(run.job_version_id)
+            run.job_version_id = version.pk
+            moved.append(run)
+    if moved:
+        Run.objects.bulk_update(moved, ["job_version"], batch_size=500)
+    # A version's times are those of the runs that have it now; a version no run has any more is gone.
+    spans = {
+        row["job_version"]: (row["first"], row["last"])
+        for row in Run.objects.filter(job_version_id__in=affected)
+        .values("job_version")
+        .annotate(first=Min("created_at"), last=Max("updated_at"))
+    }
+    touched = []
+    for row in versions.values():
+        span = spans.get(row.pk)
+        if span is not None and (row.created_at, row.updated_at) != span:
+            row.created_at, row.updated_at = span
+            touched.append(row)
+    if touched:
+        JobVersion.objects.bulk_update(touched, ["created_at", "updated_at"], batch_size=500)
+    JobVersion.objects.filter(pk__in=affected - set(spans)).delete()
+
+
+def _assign_dags(changed: Iterable[Job]) -> None:
+    """Recompute the DAG grouping of jobs whose parent or type changed, and of everything below them."""
+    frontier = {job.pk for job in changed}
+    if not frontier:
+        return
+    # The affected jobs: the changed ones and their descendants.
+    affected: set[int] = set()
+    while frontier:
+        affected |= frontier
+        frontier = set(Job.objects.filter(parent_id__in=frontier).values_list("pk", flat=True)) - affected
+    # Their ancestors, loaded level by level, to walk up in memory.
+    nodes: dict[int, tuple[str, int | None, int | None]] = {}
+    wanted = set(affected)
+    while wanted:
+        for pk, job_type, parent_id, dag_id in Job.objects.filter(pk__in=wanted).values_list(
+            "pk", "job_type", "parent_id", "dag_id"
+        ):
+            nodes[pk] = (job_type, parent_id, dag_id)
+        wanted = {parent for _, parent, _ in nodes.values() if parent is not None} - set(nodes)
+    tree = {pk: (job_type, parent_id) for pk, (job_type, parent_id, _) in nodes.items()}
+    updates = defaultdict(list)
+    for pk in sorted(affected):
+        dag_id = dag_of(pk, tree)
+        if dag_id != nodes[pk][2]:
+            updates[dag_id].append(pk)
+    for dag_id, pks in updates.items():
+        Job.objects.filter(pk__in=pks).update(dag_id=dag_id)
+
+
+def dag_of(pk: int, nodes: dict[int, tuple[str, int | None]]) -> int | None:
+    """Nearest ancestor-or-self of type DAG; else the top ancestor; None for a lone job that is not a DAG."""
+    current, visited = pk, {pk}
+    while True:
+        job_type, parent_id = nodes[current]
+        if job_type == "DAG":
+            return current
+        if parent_id is None or parent_id in visited or parent_id not in nodes:
+            return current if current != pk else None
+        visited.add(parent_id)
+        current = parent_id
