@@ -293,6 +293,9 @@ def _merge_runs(delta: Delta, jobs: dict) -> dict:
         if state.state_key > row.state_key:
             row.state, row.state_key, row.ended_at = state.state, state.state_key, state.ended_at
             changed = True
+        if state.job_stamp > row.job_stamp:
+            row.job_id, row.job_stamp = jobs[state.job].pk, state.job_stamp
+            changed = True
         return changed
 
     return _merge_rows(
@@ -309,6 +312,8 @@ def _merge_runs(delta: Delta, jobs: dict) -> dict:
             "updated_at",
             "facets",
             "facet_stamps",
+            "job",
+            "job_stamp",
             "state",
             "state_key",
             "started_at",
@@ -466,7 +471,7 @@ def _assign_job_versions(runs: dict, jobs: dict) -> None:
         job = job_rows[run.job_id]
         inputs, outputs = sorted(io[run_pk]["in"]), sorted(io[run_pk]["out"])
         namespace = namespace_names[job.namespace_id]
-        version = str(ol.job_version_id(namespace, job.name, job.source_code_location, inputs, outputs))
+        version = str(ol.job_version_id(namespace, job.name, inputs, outputs))
         run_version[run_pk] = (job.pk, version)
         wanted[(job.pk, version)] = JobVersion(
             job_id=job.pk,

@@ -221,6 +221,8 @@ class JobVersion(models.Model):
 class Run(FacetedNode):
     run_id = models.CharField(max_length=255, unique=True)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    # A run id reused by another job (a producer bug) belongs to the job of its latest event.
+    job_stamp = models.CharField(max_length=120, blank=True)
     state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.NEW)
     # "<rank>|<stamp>": the event that set the state. A terminal state (rank 2) beats START/RUNNING (rank 1);
     # within a rank the later event wins.

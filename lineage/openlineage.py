@@ -301,9 +301,9 @@ def dataset_version_id(namespace: str, name: str, discriminator: str) -> uuid.UU
 
 
 def job_version_id(
-    namespace: str, name: str, location: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]
+    namespace: str, name: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]
 ) -> uuid.UUID:
-    """Marquez's rule: a job version is its identity, source location and the datasets it reads and writes."""
-    parts = [namespace, name, location, "in", *map("\x01".join, sorted(inputs)), "out"]
-    parts += map("\x01".join, sorted(outputs))
+    """A job version is the job and the datasets it reads and writes (Marquez also mixes in the source code
+    location; a run's events do not all carry it, so it would make the version depend on arrival order)."""
+    parts = [namespace, name, "in", *map("\x01".join, sorted(inputs)), "out", *map("\x01".join, sorted(outputs))]
     return uuid.uuid5(VERSION_NAMESPACE, "\x00".join(parts))
