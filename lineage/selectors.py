@@ -1,0 +1,106 @@
+"""Read-side queries shared by the API and the pages: node identity, and what a user may see."""
+
+from dataclasses import dataclass
+
+from .models import Dataset, Job, Namespace
+
+NODE_TYPES = {"dataset": "DATASET", "job": "JOB", "datasetField": "DATASET_FIELD"}
+
+
+class NodeNotFound(LookupError):
+    pass
+
+
+class BadParameter(ValueError):
+    def __init__(self, parameter: str, message: str):
+        super().__init__(f"{parameter}: {message}")
+        self.parameter, self.message = parameter, message
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    kind: str  # dataset, job or datasetField
+    node: Dataset | Job
+    field: str = ""
+
+    @property
+    def node_id(self) -> str:
+        return node_id(self.kind, self.node.namespace.name, self.node.name, self.field)
+
+
+def node_id(kind: str, namespace: str, name: str, field: str = "") -> str:
+    """Marquez's node ids: dataset:<namespace>:<name>, job:<namespace>:<name>, datasetField:<ns>:<name>:<field>."""
+    if kind == "datasetField":
+        return f"datasetField:{namespace}:{name}:{field}"
+    return f"{kind}:{namespace}:{name}"
+
+
+def _prefixes(text: str) -> list[str]:
+    """Every prefix of `text` that ends just before a colon, longest first."""
+    return [text[:i] for i in range(len(text) - 1, 0, -1) if text[i] == ":"]
+
+
+def split_namespace(rest: str) -> tuple[Namespace, str]:
+    """Split `<namespace>:<name>` at the longest known namespace (namespaces contain colons: postgres://db:5432)."""
+    candidates = _prefixes(rest)
+    known = {ns.name: ns for ns in Namespace.objects.filter(name__in=candidates)}
+    for candidate in candidates:
+        if candidate in known:
+            return known[candidate], rest[len(candidate) + 1 :]
+    raise NodeNotFound(f"no known namespace starts {rest!r}")
+
+
+def resolve_node(
+    *,
+    node_id: str | None = None,
+    type: str | None = None,
+    namespace: str | None = None,
+    name: str | None = None,
+    field: str | None = None,
+) -> NodeRef:
+    """The node named by a Marquez node id, or by explicit type/namespace/name(/field) parameters."""
+    if node_id:
+        kind, sep, rest = node_id.partition(":")
+        if not sep or kind not in NODE_TYPES:
+            raise BadParameter("nodeId", "must start with dataset:, job: or datasetField:")
+        ns, remainder = split_namespace(rest)
+        if kind == "job":
+            job = Job.objects.filter(namespace=ns, name=remainder).select_related("namespace").first()
+            if job is None:
+                raise NodeNotFound(f"no job {remainder!r} in namespace {ns.name!r}")
+            return NodeRef("job", job)
+        if kind == "dataset":
+            dataset = Dataset.objects.filter(namespace=ns, name=remainder).select_related("namespace").first()
+            if dataset is None:
+                raise NodeNotFound(f"no dataset {remainder!r} in namespace {ns.name!r}")
+            return NodeRef("dataset", dataset)
+        # datasetField:<ns>:<name>:<field>: the longest known dataset name, then the field.
+        candidates = _prefixes(remainder)
+        datasets = {
+            d.name: d for d in Dataset.objects.filter(namespace=ns, name__in=candidates).select_related("namespace")
+        }
+        for candidate in candidates:
+            if candidate in datasets:
+                return NodeRef("datasetField", datasets[candidate], remainder[len(candidate) + 1 :])
+        raise NodeNotFound(f"no dataset in namespace {ns.name!r} matches {remainder!r}")
+
+    if not (type and namespace and name):
+        raise BadParameter("nodeId", "give nodeId, or type, namespace and name")
+    kind = {"dataset": "dataset", "job": "job", "datasetfield": "datasetField", "dataset_field": "datasetField"}.get(
+        type.lower()
+    )
+    if kind is None:
+        raise BadParameter("type", "must be dataset, job or datasetField")
+    if kind == "datasetField":
+        if not field:
+            raise BadParameter("field", "a datasetField needs a field")
+        return resolve_node(node_id=f"datasetField:{namespace}:{name}:{field}")
+    return resolve_node(node_id=f"{kind}:{namespace}:{name}")
+
+
+def visible_namespace_ids(user) -> set[int] | None:
+    """Ids of the namespaces `user` may read, or None for all of them.
+
+    Every read query filters through this, so per-namespace grants apply everywhere at once.
+    """
+    return None
