@@ -1,4 +1,4 @@
-"""The demo estate: `lineage.demo` and `manage.py load_demo`."""
+"""The demo estate (`lineage.demo`, `manage.py load_demo`) and the demo users (`manage.py create_demo_users`)."""
 
 import re
 import uuid
@@ -6,8 +6,12 @@ from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import transaction
+from django.test import Client, override_settings
 
 from lineage import demo, services
 from lineage.models import ColumnLineage, Dataset, Job, JobVersion, RawEvent, Run, RunState
@@ -216,3 +220,88 @@ def test_on_a_later_day_load_demo_adds_only_the_new_day():
         demo.demo_events(base=demo.utc_midnight(), first_day=(yesterday - timedelta(days=demo.DEFAULT_DAYS)).date())
     )
     assert f"{generated} events: {len(added)} accepted, {generated - len(added)} duplicates" in out.getvalue()
+
+
+# --- Demo users ----------------------------------------------------------------------------------------
+
+
+def printed_logins(output: str) -> dict[str, str]:
+    """username -> password, read from the table the command prints."""
+    rows = output.split("password\n", 1)[1].splitlines()
+    return {username: password for _, username, password in (row.split() for row in rows if row.strip())}
+
+
+@pytest.fixture
+def embedded(settings):
+    settings.TRIBUTARY_EMBEDDED = True
+
+
+def create_demo_users() -> str:
+    out = StringIO()
+    call_command("create_demo_users", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_create_demo_users_makes_one_user_per_role_in_its_group(embedded):
+    create_demo_users()
+    users = get_user_model().objects.filter(username__in=[g.name for g in Group.objects.all()])
+    roles = {user.username: list(user.groups.values_list("name", flat=True)) for user in users}
+    assert roles == {role: [role] for role in ("viewer", "steward", "operator", "developer", "auditor", "admin")}
+    staff = {user.username for user in users if user.is_staff or user.is_superuser}
+    assert staff == {"admin"}
+    assert get_user_model().objects.get(username="admin").is_superuser
+
+
+@pytest.mark.django_db
+def test_each_demo_user_logs_in_with_the_printed_password(embedded):
+    logins = printed_logins(create_demo_users())
+    assert set(logins) == {"viewer", "steward", "operator", "developer", "auditor", "admin"}
+    for username, password in logins.items():
+        client = Client()
+        response = client.post("/accounts/login/", {"username": username, "password": password})
+        assert response.status_code == 302, username
+        assert client.session["_auth_user_id"] == str(get_user_model().objects.get(username=username).pk)
+
+
+@pytest.mark.django_db
+def test_only_the_demo_admin_opens_the_admin_site(embedded):
+    logins = printed_logins(create_demo_users())
+    admin, viewer = Client(), Client()
+    admin.login(username="admin", password=logins["admin"])
+    viewer.login(username="viewer", password=logins["viewer"])
+    assert admin.get("/admin/").status_code == 200
+    assert viewer.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_running_it_again_resets_passwords_and_roles(embedded):
+    create_demo_users()
+    viewer = get_user_model().objects.get(username="viewer")
+    viewer.set_password("someone-changed-it")
+    viewer.is_staff = True
+    viewer.save()
+    viewer.groups.add(Group.objects.get(name="admin"))
+
+    output = create_demo_users()
+
+    assert "Reset the passwords and roles of existing demo users: viewer" in output
+    viewer.refresh_from_db()
+    assert viewer.check_password(printed_logins(output)["viewer"])
+    assert not viewer.is_staff
+    assert list(viewer.groups.values_list("name", flat=True)) == ["viewer"]
+    assert get_user_model().objects.filter(username="viewer").count() == 1
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=False, DATABASE_URL="postgresql://db.acme.example:5432/tributary", TRIBUTARY_EMBEDDED=False)
+def test_create_demo_users_refuses_production_settings():
+    with pytest.raises(CommandError, match="refusing to create demo users"):
+        create_demo_users()
+    assert not get_user_model().objects.filter(username="admin").exists()
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True, DATABASE_URL="postgresql://127.0.0.1:5432/tributary", TRIBUTARY_EMBEDDED=False)
+def test_create_demo_users_runs_on_a_server_database_in_debug_mode():
+    assert "Created demo users" in create_demo_users()
