@@ -107,6 +107,8 @@ else:
             },
         }
     }
+# The embedded default (no DATABASE_URL): a laptop or a demo, where conveniences such as demo users are allowed.
+TRIBUTARY_EMBEDDED = not DATABASE_URL
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
