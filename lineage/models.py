@@ -236,7 +236,11 @@ class Run(FacetedNode):
     job_version = models.ForeignKey(JobVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
 
     class Meta:
-        indexes = [models.Index(fields=["job", "created_at"], name="run_job_time")]
+        indexes = [
+            models.Index(fields=["job", "created_at"], name="run_job_time"),
+            # The latest completed run of a job (as of a time), for view=latest.
+            models.Index(fields=["job", "state", "ended_at"], name="run_job_state_end"),
+        ]
 
     def __str__(self) -> str:
         return self.run_id
@@ -280,7 +284,11 @@ class JobEdge(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "dataset", "direction"], name="job_edge_identity")]
-        indexes = [models.Index(fields=["dataset", "direction", "job"], name="job_edge_by_dataset")]
+        # Both steps of the lineage walk are index-only scans on PostgreSQL (first_seen for asOf).
+        indexes = [
+            models.Index(fields=["dataset", "direction", "job"], name="job_edge_by_dataset", include=["first_seen"]),
+            models.Index(fields=["job", "direction", "dataset"], name="job_edge_by_job", include=["first_seen"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job_id} {self.direction} {self.dataset_id}"
@@ -311,3 +319,16 @@ class ColumnLineage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.input_dataset_id}.{self.input_field} -> {self.output_dataset_id}.{self.output_field}"
+
+
+class LineageReport(models.Model):
+    """The whole-graph report, cached: recomputed only when the graph's fingerprint changes."""
+
+    scope = models.CharField(max_length=64, unique=True, help_text="'all', or a digest of the visible namespaces.")
+    fingerprint = models.CharField(max_length=200)
+    computed_at = models.DateTimeField()
+    seconds = models.FloatField(help_text="How long the computation took.")
+    data = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"report {self.scope} @ {self.computed_at:%Y-%m-%d %H:%M}"

@@ -1,8 +1,13 @@
 """Read-side queries shared by the API and the pages: node identity, and what a user may see."""
 
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
-from .models import Dataset, Job, Namespace
+from django.db.models import Q
+
+from .graph import UP, Edge, Node
+from .models import ColumnLineage, Dataset, Job, Namespace
 
 NODE_TYPES = {"dataset": "DATASET", "job": "JOB", "datasetField": "DATASET_FIELD"}
 
@@ -104,3 +109,27 @@ def visible_namespace_ids(user) -> set[int] | None:
     Every read query filters through this, so per-namespace grants apply everywhere at once.
     """
     return None
+
+
+def column_expander(*, as_of: datetime | None = None):
+    """An `expand` for `lineage.graph.walk` over field-level lineage: one query per level of the walk."""
+
+    def expand(frontier: list[Node], direction: str) -> list[Edge]:
+        by_dataset = defaultdict(set)
+        for _, (dataset_id, field) in frontier:
+            by_dataset[dataset_id].add(field)
+        side = "output" if direction == UP else "input"
+        condition = Q()
+        for dataset_id, fields in by_dataset.items():
+            condition |= Q(**{f"{side}_dataset_id": dataset_id, f"{side}_field__in": fields})
+        rows = ColumnLineage.objects.filter(condition).exclude(output_field="")
+        if as_of is not None:
+            rows = rows.filter(first_seen__lte=as_of)
+        return [
+            (("field", (i_ds, i_f)), ("field", (o_ds, o_f)))
+            for i_ds, i_f, o_ds, o_f in rows.values_list(
+                "input_dataset_id", "input_field", "output_dataset_id", "output_field"
+            )
+        ]
+
+    return expand

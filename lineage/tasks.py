@@ -50,3 +50,10 @@ def request_derivation() -> None:
         )
     except Exception:  # the broker is down: the periodic sweep derives the events later
         log.warning("could not send the derivation wake-up; the periodic sweep will pick the events up")
+
+
+@shared_task(name="lineage.tasks.refresh_lineage_report", ignore_result=True)
+def refresh_lineage_report(visible: list[int] | None = None) -> None:
+    from .reports import refresh
+
+    refresh(set(visible) if visible is not None else None)

@@ -1,9 +1,14 @@
 from django.urls import path
 
-from .ingest import LineageBatchIngestView, LineageIngestView
+from .ingest import LineageBatchIngestView
+from .lineage import ColumnLineageView, ImpactView, LineageDiffView, LineageReportView, LineageView
 
 urlpatterns = [
+    # POST ingests one event (ingest token); GET reads the graph (session or read token).
+    path("lineage", LineageView.as_view(), name="lineage"),
     path("lineage/batch", LineageBatchIngestView.as_view(), name="lineage-batch"),
+    path("lineage/report", LineageReportView.as_view(), name="lineage-report"),
+    path("lineage/diff", LineageDiffView.as_view(), name="lineage-diff"),
+    path("column-lineage", ColumnLineageView.as_view(), name="column-lineage"),
+    path("impact", ImpactView.as_view(), name="impact"),
 ]
-# POST /api/v1/lineage ingests; GET on the same path reads lineage (added with the read API).
-urlpatterns.append(path("lineage", LineageIngestView.as_view(), name="lineage"))

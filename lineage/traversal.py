@@ -1,0 +1,297 @@
+"""The lineage queries: a directed walk in one recursive SQL query, and the node data of its answer.
+
+The walk runs over `JobEdge` (one row per job, dataset and direction, however many runs) and steps two edges at
+a time, dataset -> job -> dataset, keeping only (dataset, depth) pairs so a dataset reached by many paths is
+expanded once per depth, not once per path. Jobs are then the producers (upstream) or consumers (downstream) of
+the datasets found. Cost follows the size of the answer: each step is an index lookup per frontier dataset.
+
+`view=latest` walks the edges of each job's latest completed run (as of `as_of`) instead; `as_of` alone keeps the
+edges first seen by then. The semantics are those of `lineage.graph.walk`, which the tests use as the oracle.
+"""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from .graph import BOTH, DOWN, UP, Node, Subgraph
+from .models import Dataset, Job, JobEdge, Namespace, Run, RunDataset
+
+CUMULATIVE, LATEST = "cumulative", "latest"
+
+
+@dataclass(frozen=True)
+class Query:
+    start: Node  # ("dataset", id) or ("job", id)
+    depth: int = 20
+    direction: str = BOTH
+    as_of: datetime | None = None
+    view: str = CUMULATIVE
+    visible_namespaces: frozenset[int] | None = None  # None: all
+
+
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    return {
+        "edge": quote(JobEdge._meta.db_table),
+        "use": quote(RunDataset._meta.db_table),
+        "run": quote(Run._meta.db_table),
+        "dataset": quote(Dataset._meta.db_table),
+        "job": quote(Job._meta.db_table),
+        "namespace": quote(Namespace._meta.db_table),
+    }
+
+
+def ids_in(column: str, ids) -> tuple[str, list]:
+    """`column` in a list of ids, as one parameter whatever the list's length."""
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [ids]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(ids)]
+
+
+def _latest_run(job_column: str, as_of: datetime | None, t: dict) -> tuple[str, list]:
+    """The id of a job's latest completed run (as of a time), as a correlated subquery."""
+    sql = f"(SELECT r.id FROM {t['run']} r WHERE r.job_id = {job_column} AND r.state = 'COMPLETED'"
+    params: list = []
+    if as_of is not None:
+        sql += " AND r.ended_at <= %s"
+        params.append(as_of)
+    return sql + " ORDER BY r.ended_at DESC, r.id DESC LIMIT 1)", params
+
+
+def _walk_sql(query: Query, direction: str) -> tuple[str, list]:
+    """SQL returning (kind, id, depth) of every node reached in one direction."""
+    t = _tables()
+    # Upstream: from a dataset to the jobs that write it ('out'), then to what those jobs read ('in').
+    toward, onward = ("out", "in") if direction == UP else ("in", "out")
+    kind, start_id = query.start
+    params: list = []
+
+    def edge_filter(alias: str) -> str:
+        if query.as_of is None or query.view == LATEST:
+            return ""
+        params.append(query.as_of)
+        return f" AND {alias}.first_seen <= %s"
+
+    # The seed: the start dataset at depth 0, or the datasets a start job reads/writes at depth 1.
+    if kind == "dataset":
+        seed = "SELECT CAST(%s AS BIGINT) AS dataset_id, 0 AS depth"
+        params.append(start_id)
+    elif query.view == LATEST:
+        latest, latest_params = _latest_run("%s", query.as_of, t)
+        seed = (
+            f"SELECT u.dataset_id AS dataset_id, 1 AS depth FROM {t['use']} u "
+            f"WHERE u.run_id = {latest} AND u.direction = '{onward}' AND 1 <= %s"
+        )
+        params += [start_id, *latest_params, query.depth]
+    else:
+        seed = (
+            f"SELECT e.dataset_id AS dataset_id, 1 AS depth FROM {t['edge']} e "
+            f"WHERE e.job_id = %s AND e.direction = '{onward}'"
+        )
+        params.append(start_id)
+        seed += edge_filter("e") + " AND 1 <= %s"
+        params.append(query.depth)
+
+    if query.view == LATEST:
+        latest, latest_params = _latest_run("o.job_id", query.as_of, t)
+        step = (
+            f"SELECT i.dataset_id, w.depth + 2 FROM walk w "
+            f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}' "
+            f"JOIN {t['use']} p ON p.run_id = {latest} AND p.dataset_id = o.dataset_id AND p.direction = '{toward}' "
+            f"JOIN {t['use']} i ON i.run_id = p.run_id AND i.direction = '{onward}' "
+            f"WHERE w.depth + 2 <= %s"
+        )
+        params += [*latest_params, query.depth]
+        latest_j, latest_j_params = _latest_run("o.job_id", query.as_of, t)
+        jobs = (
+            f"SELECT 'job', o.job_id, MIN(w.depth + 1) FROM walk w "
+            f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}' "
+            f"JOIN {t['use']} p ON p.run_id = {latest_j} AND p.dataset_id = o.dataset_id "
+            f"AND p.direction = '{toward}' WHERE w.depth + 1 <= %s GROUP BY o.job_id"
+        )
+        job_params = [*latest_j_params, query.depth]
+    else:
+        step = (
+            f"SELECT i.dataset_id, w.depth + 2 FROM walk w "
+            f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}'{edge_filter('o')} "
+            f"JOIN {t['edge']} i ON i.job_id = o.job_id AND i.direction = '{onward}'{edge_filter('i')} "
+            f"WHERE w.depth + 2 <= %s"
+        )
+        params.append(query.depth)
+        job_params = []
+        jobs = (
+            f"SELECT 'job', o.job_id, MIN(w.depth + 1) FROM walk w "
+            f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}'"
+        )
+        if query.as_of is not None:
+            jobs += " AND o.first_seen <= %s"
+            job_params.append(query.as_of)
+        jobs += " WHERE w.depth + 1 <= %s GROUP BY o.job_id"
+        job_params.append(query.depth)
+
+    sql = (
+        f"WITH RECURSIVE walk(dataset_id, depth) AS ({seed} UNION {step}) "
+        f"SELECT 'dataset', dataset_id, MIN(depth) FROM walk GROUP BY dataset_id "
+        f"UNION ALL {jobs}"
+    )
+    params += job_params
+    if kind == "job":
+        sql += " UNION ALL SELECT 'job', CAST(%s AS BIGINT), 0"
+        params.append(start_id)
+    return sql, params
+
+
+def walk(query: Query) -> tuple[Subgraph, dict[int, dict[str, set[int]]]]:
+    """The directed subgraph around the start, and each returned job's inputs and outputs (all of them)."""
+    directions = (UP, DOWN) if query.direction == BOTH else (query.direction,)
+    reached: dict[str, dict[Node, int]] = {}
+    for direction in directions:
+        sql, params = _walk_sql(query, direction)
+        depths: dict[Node, int] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for kind, pk, depth in cursor.fetchall():
+                node = (kind, pk)
+                depths[node] = min(depth, depths.get(node, depth))
+        reached[direction] = depths
+
+    job_ids = {pk for depths in reached.values() for kind, pk in depths if kind == "job"}
+    io = job_io(job_ids, as_of=query.as_of, view=query.view)
+    result = Subgraph()
+    for depths in reached.values():
+        edges = set()
+        for job_id in (pk for kind, pk in depths if kind == "job"):
+            for dataset_id in io[job_id]["in"]:
+                if ("dataset", dataset_id) in depths:
+                    edges.add((("dataset", dataset_id), ("job", job_id)))
+            for dataset_id in io[job_id]["out"]:
+                if ("dataset", dataset_id) in depths:
+                    edges.add((("job", job_id), ("dataset", dataset_id)))
+        result = result.merge(Subgraph(depths, edges))
+    return result, io
+
+
+def job_io(job_ids, *, as_of: datetime | None = None, view: str = CUMULATIVE) -> dict[int, dict[str, set[int]]]:
+    """Inputs and outputs of each job: all edges seen (by `as_of`), or those of its latest completed run."""
+    io: dict[int, dict[str, set[int]]] = defaultdict(lambda: {"in": set(), "out": set()})
+    if not job_ids:
+        return io
+    t = _tables()
+    if view == LATEST:
+        latest, latest_params = _latest_run("j.id", as_of, t)
+        where, where_params = ids_in("j.id", job_ids)
+        sql = (
+            f"SELECT j.id, u.dataset_id, u.direction FROM {t['job']} j "
+            f"JOIN {t['use']} u ON u.run_id = {latest} WHERE {where}"
+        )
+        params = [*latest_params, *where_params]
+    else:
+        where, params = ids_in("e.job_id", job_ids)
+        sql = f"SELECT e.job_id, e.dataset_id, e.direction FROM {t['edge']} e WHERE {where}"
+        if as_of is not None:
+            sql += " AND e.first_seen <= %s"
+            params.append(as_of)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for job_id, dataset_id, direction in cursor.fetchall():
+            io[job_id][direction].add(dataset_id)
+    return io
+
+
+# --- Node data ------------------------------------------------------------------------------------------
+
+
+def dataset_rows(ids) -> dict[int, dict[str, Any]]:
+    """What the answer shows of each dataset, in one query."""
+    if not ids:
+        return {}
+    t = _tables()
+    where, params = ids_in("d.id", ids)
+    sql = (
+        f"SELECT d.id, d.namespace_id, n.name, d.name, d.dataset_type, d.source_name, d.fields, d.tags, "
+        f"d.owners, d.description, d.lifecycle_state, d.is_deleted, d.created_at, d.updated_at "
+        f"FROM {t['dataset']} d JOIN {t['namespace']} n ON n.id = d.namespace_id WHERE {where}"
+    )
+    columns = [
+        "id",
+        "namespace_id",
+        "namespace",
+        "name",
+        "type",
+        "source",
+        "fields",
+        "tags",
+        "owners",
+        "description",
+        "lifecycle",
+        "deleted",
+        "created_at",
+        "updated_at",
+    ]
+    rows = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for values in cursor.fetchall():
+            row = dict(zip(columns, values, strict=True))
+            for key in ("fields", "tags", "owners"):
+                if isinstance(row[key], str):  # SQLite returns JSON as text
+                    row[key] = json.loads(row[key])
+            rows[row["id"]] = row
+    return rows
+
+
+def job_rows(ids) -> dict[int, dict[str, Any]]:
+    """What the answer shows of each job, with its latest run and its DAG, in one query."""
+    if not ids:
+        return {}
+    t = _tables()
+    where, params = ids_in("j.id", ids)
+    latest = f"(SELECT r.id FROM {t['run']} r WHERE r.job_id = j.id ORDER BY r.created_at DESC, r.id DESC LIMIT 1)"
+    sql = (
+        f"SELECT j.id, j.namespace_id, j.dag_id, n.name, j.name, j.job_type, j.integration, j.processing_type, "
+        f"j.description, j.source_code_location, j.owners, j.created_at, j.updated_at, "
+        f"pn.name, p.name, dn.name, dag.name, "
+        f"lr.run_id, lr.state, lr.started_at, lr.ended_at "
+        f"FROM {t['job']} j JOIN {t['namespace']} n ON n.id = j.namespace_id "
+        f"LEFT JOIN {t['job']} p ON p.id = j.parent_id LEFT JOIN {t['namespace']} pn ON pn.id = p.namespace_id "
+        f"LEFT JOIN {t['job']} dag ON dag.id = j.dag_id LEFT JOIN {t['namespace']} dn ON dn.id = dag.namespace_id "
+        f"LEFT JOIN {t['run']} lr ON lr.id = {latest} "
+        f"WHERE {where}"
+    )
+    columns = [
+        "id",
+        "namespace_id",
+        "dag_id",
+        "namespace",
+        "name",
+        "job_type",
+        "integration",
+        "processing_type",
+        "description",
+        "location",
+        "owners",
+        "created_at",
+        "updated_at",
+        "parent_namespace",
+        "parent_name",
+        "dag_namespace",
+        "dag_name",
+        "run_id",
+        "run_state",
+        "run_started_at",
+        "run_ended_at",
+    ]
+    rows = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for values in cursor.fetchall():
+            row = dict(zip(columns, values, strict=True))
+            if isinstance(row["owners"], str):
+                row["owners"] = json.loads(row["owners"])
+            rows[row["id"]] = row
+    return rows
