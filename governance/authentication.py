@@ -36,7 +36,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = authenticate_secret(secret)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
-        return (token.owner or TokenUser(token), token)
+        if token.owner is None:
+            return (TokenUser(token), token)
+        # The owner acts through the token, with only what the token's scope allows (governance.permissions).
+        token.owner._api_token = token
+        return (token.owner, token)
 
     def authenticate_header(self, request) -> str:
         return self.keyword

@@ -54,6 +54,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "governance",
     "lineage",
     "compliance",
@@ -67,8 +71,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "governance.sessions.SessionPolicyMiddleware",
+    "governance.mfa.MFARequiredMiddleware",
+    # Last, as django-axes asks: it turns a lockout into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -112,7 +121,10 @@ TRIBUTARY_EMBEDDED = not DATABASE_URL
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out login is refused before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "governance.backends.RoleBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 
@@ -121,7 +133,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "governance.validators.ComplexityValidator", "OPTIONS": {"classes": 3}},
 ]
+
+# Sessions: the seed's 480-minute lifetime, plus an idle timeout; both enforced by governance.sessions.
+TRIBUTARY_SESSION_TIMEOUT_MINUTES = int(os.environ.get("TRIBUTARY_SESSION_TIMEOUT_MINUTES", 480))
+TRIBUTARY_SESSION_IDLE_MINUTES = int(os.environ.get("TRIBUTARY_SESSION_IDLE_MINUTES", 60))
+SESSION_COOKIE_AGE = TRIBUTARY_SESSION_TIMEOUT_MINUTES * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("TRIBUTARY_SECURE_COOKIES", False)
+
+# Second factor (TOTP, with recovery codes) for these roles.
+TRIBUTARY_MFA_REQUIRED_ROLES = env_list("TRIBUTARY_MFA_REQUIRED_ROLES", "developer,auditor,admin")
+OTP_TOTP_ISSUER = "Tributary"
+
+# Login throttling (governance.throttling): a username from one address after 5 failures, an address after 20;
+# lockouts end after 15 minutes.
+AXES_FAILURE_LIMIT = int(os.environ.get("TRIBUTARY_LOGIN_FAILURE_LIMIT", 5))
+TRIBUTARY_LOGIN_IP_FAILURE_LIMIT = int(os.environ.get("TRIBUTARY_LOGIN_IP_FAILURE_LIMIT", 20))
+AXES_COOLOFF_TIME = float(os.environ.get("TRIBUTARY_LOGIN_COOLOFF_MINUTES", 15)) / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "governance.throttling.TributaryAxesHandler"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -150,7 +186,7 @@ REST_FRAMEWORK = {
         "governance.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["governance.permissions.RolePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "governance.api.exception_handler",
@@ -205,5 +241,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # Refused requests are answered and counted; a line per 4xx would drown the log under load.
         "django.request": {"level": "ERROR"},
+        "axes": {"level": "WARNING"},
     },
 }
+SILENCED_SYSTEM_CHECKS = ["models.W040"]  # SQLite ignores the covering columns of PostgreSQL indexes: fine.

@@ -43,16 +43,18 @@ def walk(
     depth: int,
     direction: str,
     expand: Callable[[list[Node], str], Iterable[Edge]],
+    blocked: Callable[[Node], bool] | None = None,
 ) -> Subgraph:
     """Every node within `depth` edges of `start`, following edges against the data (upstream), with it
     (downstream) or both ways separately (both = upstream ∪ downstream, never sideways), and every edge
     among the nodes found.
 
     `expand(frontier, direction)` returns the edges into (upstream) or out of (downstream) the frontier nodes.
+    A `blocked` node (one the reader may not see) is reached but never walked through: it is the boundary.
     """
     if direction == BOTH:
-        up = walk(start, depth=depth, direction=UP, expand=expand)
-        down = walk(start, depth=depth, direction=DOWN, expand=expand)
+        up = walk(start, depth=depth, direction=UP, expand=expand, blocked=blocked)
+        down = walk(start, depth=depth, direction=DOWN, expand=expand, blocked=blocked)
         return up.merge(down)
     depths = {start: 0}
     frontier = [start]
@@ -60,7 +62,9 @@ def walk(
     while frontier and level < depth:
         level += 1
         found = []
-        for origin, destination in expand(frontier, direction):
+        if blocked is not None:
+            frontier = [node for node in frontier if not blocked(node)]
+        for origin, destination in expand(frontier, direction) if frontier else ():
             neighbour = origin if direction == UP else destination
             if neighbour not in depths:
                 depths[neighbour] = level

@@ -88,6 +88,7 @@ class QuarantinedEvent(models.Model):
     class Meta:
         ordering = ["-received_at"]
         verbose_name = "quarantined event"
+        permissions = [("replay_quarantinedevent", "Can replay quarantined events")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.reason}"
@@ -101,6 +102,13 @@ class Namespace(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("view_lineage", "Can read lineage"),
+            ("edit_metadata", "Can edit dataset and job metadata, tags, owners and classifications"),
+            # Granted per namespace object (django-guardian): a user or group with any such grant is narrowed to
+            # the namespaces granted; without any, their role applies everywhere.
+            ("access_namespace", "Is within the namespaces the user may act in"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -332,3 +340,42 @@ class LineageReport(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.scope} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class Annotation(models.Model):
+    """What stewards say about a dataset or job: description, tags, owners, classifications, per-field notes.
+
+    Keyed by the node's natural identity, not a foreign key, so it survives `lineage_rebuild` and can be written
+    before the node's first event arrives. Shown on top of what the facets say.
+    """
+
+    class Kind(models.TextChoices):
+        DATASET = "dataset"
+        JOB = "job"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    namespace = models.CharField(max_length=NAME_MAX)
+    name = models.CharField(max_length=NAME_MAX)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    owners = models.JSONField(default=list, blank=True)
+    classifications = models.JSONField(default=list, blank=True)
+    # {field name: {"description": str, "tags": [str], "classifications": [str]}}
+    fields = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "namespace", "name"], name="annotation_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.namespace}:{self.name}"
+
+    def as_dict(self) -> dict:
+        return {
+            "description": self.description,
+            "tags": self.tags,
+            "owners": self.owners,
+            "classifications": self.classifications,
+            "fields": self.fields,
+        }

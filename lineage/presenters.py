@@ -135,6 +135,9 @@ def lineage_graph(
                 members[target].append(ids(node))
         depths, edges = regrouped, {(grouped(o), grouped(d)) for o, d in edges}
 
+    # Between two restricted nodes there is nothing the reader may learn.
+    edges = {(o, d) for o, d in edges if not (ids.is_restricted(o) and ids.is_restricted(d))}
+
     in_edges: dict[Node, list] = defaultdict(list)
     out_edges: dict[Node, list] = defaultdict(list)
     sources: dict[Node, list[Node]] = defaultdict(list)

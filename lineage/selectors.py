@@ -108,10 +108,12 @@ def visible_namespace_ids(user) -> set[int] | None:
 
     Every read query filters through this, so per-namespace grants apply everywhere at once.
     """
-    return None
+    from governance.permissions import visible_namespace_ids as visible
+
+    return visible(user)
 
 
-def column_expander(*, as_of: datetime | None = None):
+def column_expander(*, as_of: datetime | None = None, visible: set[int] | None = None):
     """An `expand` for `lineage.graph.walk` over field-level lineage: one query per level of the walk."""
 
     def expand(frontier: list[Node], direction: str) -> list[Edge]:
@@ -123,6 +125,8 @@ def column_expander(*, as_of: datetime | None = None):
         for dataset_id, fields in by_dataset.items():
             condition |= Q(**{f"{side}_dataset_id": dataset_id, f"{side}_field__in": fields})
         rows = ColumnLineage.objects.filter(condition).exclude(output_field="")
+        if visible is not None:
+            rows = rows.filter(input_dataset__namespace_id__in=visible, output_dataset__namespace_id__in=visible)
         if as_of is not None:
             rows = rows.filter(first_seen__lte=as_of)
         return [

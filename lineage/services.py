@@ -12,7 +12,7 @@ from django.utils import timezone
 from governance.models import ApiToken
 from governance.observability import EVENTS_ACCEPTED, EVENTS_REJECTED
 
-from .models import DeriveQueue, QuarantinedEvent, RawEvent
+from .models import Annotation, DeriveQueue, QuarantinedEvent, RawEvent
 from .openlineage import event_hash
 from .validation import Problem, parse_event_time, validate_event
 
@@ -215,3 +215,16 @@ def rebuild() -> int:
                 f"SELECT {quote('id')} FROM {quote(RawEvent._meta.db_table)}"
             )
             return cursor.rowcount
+
+
+def update_metadata(*, kind: str, namespace: str, name: str, changes: dict, user) -> tuple[Annotation, dict]:
+    """Apply a steward's edit (already validated) to a node's annotation; returns it and {field: (before, after)}."""
+    with transaction.atomic():
+        annotation, _ = Annotation.objects.select_for_update().get_or_create(kind=kind, namespace=namespace, name=name)
+        before = annotation.as_dict()
+        for key, value in changes.items():
+            setattr(annotation, key, value)
+        annotation.updated_by = user if getattr(user, "pk", None) else None
+        annotation.save()
+        after = annotation.as_dict()
+    return annotation, {key: (before[key], after[key]) for key in after if before[key] != after[key]}

@@ -70,6 +70,15 @@ def _walk_sql(query: Query, direction: str) -> tuple[str, list]:
     toward, onward = ("out", "in") if direction == UP else ("in", "out")
     kind, start_id = query.start
     params: list = []
+    visible = query.visible_namespaces
+
+    def only_visible(table: str, alias: str, id_column: str) -> str:
+        """A join that keeps rows whose node is in a visible namespace (a restricted node is not walked through)."""
+        if visible is None:
+            return ""
+        clause, clause_params = ids_in(f"{alias}.namespace_id", sorted(visible))
+        params.extend(clause_params)
+        return f" JOIN {t[table]} {alias} ON {alias}.id = {id_column} AND {clause}"
 
     def edge_filter(alias: str) -> str:
         if query.as_of is None or query.view == LATEST:
@@ -99,40 +108,43 @@ def _walk_sql(query: Query, direction: str) -> tuple[str, list]:
 
     if query.view == LATEST:
         latest, latest_params = _latest_run("o.job_id", query.as_of, t)
-        step = (
-            f"SELECT i.dataset_id, w.depth + 2 FROM walk w "
-            f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}' "
-            f"JOIN {t['use']} p ON p.run_id = {latest} AND p.dataset_id = o.dataset_id AND p.direction = '{toward}' "
+        step = f"SELECT i.dataset_id, w.depth + 2 FROM walk w{only_visible('dataset', 'wd', 'w.dataset_id')} "
+        step += f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}'"
+        step += only_visible("job", "oj", "o.job_id")
+        step += (
+            f" JOIN {t['use']} p ON p.run_id = {latest} AND p.dataset_id = o.dataset_id AND p.direction = '{toward}' "
             f"JOIN {t['use']} i ON i.run_id = p.run_id AND i.direction = '{onward}' "
             f"WHERE w.depth + 2 <= %s"
         )
         params += [*latest_params, query.depth]
+        step_params, params = params, []
         latest_j, latest_j_params = _latest_run("o.job_id", query.as_of, t)
-        jobs = (
-            f"SELECT 'job', o.job_id, MIN(w.depth + 1) FROM walk w "
+        jobs = f"SELECT 'job', o.job_id, MIN(w.depth + 1) FROM walk w{only_visible('dataset', 'wd', 'w.dataset_id')} "
+        jobs += (
             f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}' "
             f"JOIN {t['use']} p ON p.run_id = {latest_j} AND p.dataset_id = o.dataset_id "
             f"AND p.direction = '{toward}' WHERE w.depth + 1 <= %s GROUP BY o.job_id"
         )
-        job_params = [*latest_j_params, query.depth]
+        job_params = [*params, *latest_j_params, query.depth]
+        params = step_params
     else:
-        step = (
-            f"SELECT i.dataset_id, w.depth + 2 FROM walk w "
-            f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}'{edge_filter('o')} "
-            f"JOIN {t['edge']} i ON i.job_id = o.job_id AND i.direction = '{onward}'{edge_filter('i')} "
+        step = f"SELECT i.dataset_id, w.depth + 2 FROM walk w{only_visible('dataset', 'wd', 'w.dataset_id')} "
+        step += f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}'{edge_filter('o')}"
+        step += only_visible("job", "oj", "o.job_id")
+        step += (
+            f" JOIN {t['edge']} i ON i.job_id = o.job_id AND i.direction = '{onward}'{edge_filter('i')} "
             f"WHERE w.depth + 2 <= %s"
         )
         params.append(query.depth)
-        job_params = []
-        jobs = (
-            f"SELECT 'job', o.job_id, MIN(w.depth + 1) FROM walk w "
-            f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}'"
-        )
+        step_params, params = params, []
+        jobs = f"SELECT 'job', o.job_id, MIN(w.depth + 1) FROM walk w{only_visible('dataset', 'wd', 'w.dataset_id')} "
+        jobs += f"JOIN {t['edge']} o ON o.dataset_id = w.dataset_id AND o.direction = '{toward}'"
         if query.as_of is not None:
             jobs += " AND o.first_seen <= %s"
-            job_params.append(query.as_of)
+            params.append(query.as_of)
         jobs += " WHERE w.depth + 1 <= %s GROUP BY o.job_id"
-        job_params.append(query.depth)
+        job_params = [*params, query.depth]
+        params = step_params
 
     sql = (
         f"WITH RECURSIVE walk(dataset_id, depth) AS ({seed} UNION {step}) "

@@ -30,6 +30,12 @@ def requires_postgres():
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 at production strength costs ~0.3 s per user; the cast would dominate the suite's time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings):
     """Tests derive in-process unless a test starts a real worker itself."""
     from governance.celery import app
@@ -65,3 +71,71 @@ def post_event(client, ingest_token, django_capture_on_commit_callbacks):
             return client.generic("POST", path, body, content_type=content_type, **headers)
 
     return post
+
+
+# --- The cast: one user per role, and a viewer narrowed to one namespace ---------------------------------
+
+CAST = {
+    "vera": "viewer",
+    "stan": "steward",
+    "otto": "operator",
+    "devi": "developer",
+    "audrey": "auditor",
+    "ada": "admin",
+}
+
+
+def make_user(username: str, role: str | None, *, namespaces: tuple[str, ...] = ()):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from guardian.shortcuts import assign_perm
+
+    from lineage.models import Namespace
+
+    user = get_user_model().objects.create_user(
+        username, password=f"{username.capitalize()}-password-1", is_staff=role == "admin"
+    )
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    for name in namespaces:
+        namespace, _ = Namespace.objects.get_or_create(
+            name=name, defaults={"created_at": "2020-01-01T00:00Z", "updated_at": "2020-01-01T00:00Z"}
+        )
+        assign_perm("lineage.access_namespace", user, namespace)
+    return user
+
+
+def login(client, user):
+    """Log in as a browser would, second factor included when the role needs one."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from governance import sessions
+    from governance.mfa import mfa_required
+
+    client.force_login(user)
+    session = client.session
+    if mfa_required(user):
+        device, _ = TOTPDevice.objects.get_or_create(user=user, name="test", defaults={"confirmed": True})
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    import time
+
+    session[sessions.LOGIN_AT] = session[sessions.SEEN_AT] = int(time.time())
+    session.save()
+    return client
+
+
+@pytest.fixture
+def cast(db):
+    return {name: make_user(name, role) for name, role in CAST.items()}
+
+
+@pytest.fixture
+def as_user(client, cast):
+    """`as_user("vera")` logs the test client in as that member of the cast."""
+
+    def switch(name: str):
+        client.logout()
+        return login(client, cast[name])
+
+    return switch

@@ -227,8 +227,8 @@ def test_on_a_later_day_load_demo_adds_only_the_new_day():
 
 def printed_logins(output: str) -> dict[str, str]:
     """username -> password, read from the table the command prints."""
-    rows = output.split("password\n", 1)[1].splitlines()
-    return {username: password for _, username, password in (row.split() for row in rows if row.strip())}
+    rows = output.split("(TOTP key)\n", 1)[1].split("\n\n")[0].splitlines()
+    return {cells[1]: cells[2] for cells in (row.split() for row in rows) if len(cells) == 4}
 
 
 @pytest.fixture
@@ -268,8 +268,12 @@ def test_each_demo_user_logs_in_with_the_printed_password(embedded):
 def test_only_the_demo_admin_opens_the_admin_site(embedded):
     logins = printed_logins(create_demo_users())
     admin, viewer = Client(), Client()
-    admin.login(username="admin", password=logins["admin"])
-    viewer.login(username="viewer", password=logins["viewer"])
+    admin.post("/accounts/login/", {"username": "admin", "password": logins["admin"]})
+    assert admin.get("/admin/").url.startswith("/account/mfa/verify/")  # the second factor first
+    code = StringIO()
+    call_command("demo_totp_code", "admin", stdout=code)
+    admin.post("/account/mfa/verify/", {"code": code.getvalue().strip()})
+    viewer.post("/accounts/login/", {"username": "viewer", "password": logins["viewer"]})
     assert admin.get("/admin/").status_code == 200
     assert viewer.get("/admin/").status_code == 302
 
@@ -296,7 +300,7 @@ def test_running_it_again_resets_passwords_and_roles(embedded):
 @pytest.mark.django_db
 @override_settings(DEBUG=False, DATABASE_URL="postgresql://db.acme.example:5432/tributary", TRIBUTARY_EMBEDDED=False)
 def test_create_demo_users_refuses_production_settings():
-    with pytest.raises(CommandError, match="refusing to create demo users"):
+    with pytest.raises(CommandError, match="refusing to touch demo users"):
         create_demo_users()
     assert not get_user_model().objects.filter(username="admin").exists()
 

@@ -4,7 +4,6 @@ import random
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from lineage import traversal
 from lineage.derive import derive_pending
@@ -20,10 +19,8 @@ WH = "postgres://warehouse:5432"
 
 
 @pytest.fixture
-def reader(client):
-    user = get_user_model().objects.create_user("alice", password="alice-password-1")
-    client.force_login(user)
-    return client
+def reader(as_user):
+    return as_user("vera")
 
 
 def emit(job, inputs, outputs, *, seconds=0, state="COMPLETE", run_id=None, namespace="airflow", **kwargs):
@@ -272,7 +269,7 @@ def test_the_lineage_report_is_computed_and_cached_until_lineage_changes(reader,
     assert first["hasCycles"] is False and first["maxDepth"] == 6
     assert first["orphanedDatasets"] == {"count": 0, "datasets": []}
     assert first["weaklyConnectedComponents"]["count"] == 1
-    with django_assert_max_num_queries(8):  # the cached answer: a fingerprint check, no graph load
+    with django_assert_max_num_queries(15):  # the cached answer: session, role and fingerprint, no graph load
         again = reader.get("/api/v1/lineage/report").json()
     assert again["computedAt"] == first["computedAt"]
     build(("loop.back", ["dashboard"], ["raw"]))

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.observability import LINEAGE_QUERY_LATENCY
+from governance.roles import READ_LINEAGE
 
 from .. import presenters, traversal
 from ..graph import BOTH, DOWN, UP, walk
@@ -45,20 +46,26 @@ VIEW = OpenApiParameter(
 
 
 def _node(request):
+    """The requested node; one in a namespace the reader may not see is as unknown as a missing one."""
     query = request.query_params
-    return resolve_node(
+    ref = resolve_node(
         node_id=query.get("nodeId"),
         type=query.get("type"),
         namespace=query.get("namespace"),
         name=query.get("name"),
         field=query.get("field"),
     )
+    visible = visible_namespace_ids(request.user)
+    if visible is not None and ref.node.namespace_id not in visible:
+        raise NodeNotFound(f"unknown node {query.get('nodeId') or query.get('name')!r}")
+    return ref
 
 
 class ReadView(APIView):
     """Turns the read-side exceptions into 400 (naming the parameter) and 404, and times the query."""
 
     endpoint = "lineage"
+    required_permissions = {"GET": [READ_LINEAGE]}
 
     def handle_exception(self, exc):
         if isinstance(exc, BadParameter):
@@ -127,7 +134,7 @@ class LineageView(ReadView, LineageIngestView):
         group = params.choice(query, "group", ("none", "dag"), "none")
         limit = params.integer(query, "limit", 0, minimum=0)
         if ref.kind == "datasetField":
-            return Response(presenters.column_graph(_column_walk(ref, depth, direction, as_of)))
+            return Response(presenters.column_graph(_column_walk(request, ref, depth, direction, as_of)))
         if as_of is not None and ref.node.created_at > as_of:
             raise NodeNotFound(f"{ref.node_id} did not exist at {as_of.isoformat()}")
         visible = visible_namespace_ids(request.user)
@@ -150,14 +157,15 @@ class LineageView(ReadView, LineageIngestView):
         return LineageIngestView.post(self, request, *args, **kwargs)
 
 
-def _column_walk(ref, depth: int, direction: str, as_of):
-    """Field-level lineage from one field, or from every field of a dataset."""
+def _column_walk(request, ref, depth: int, direction: str, as_of):
+    """Field-level lineage from one field, or from every field of a dataset; fields of datasets the reader may
+    not see are neither shown nor walked through."""
     dataset_id = ref.node.pk
     if ref.kind == "datasetField":
         starts = [("field", (dataset_id, ref.field))]
     else:
         starts = [("field", (dataset_id, name)) for name in presenters.field_names(ref.node)]
-    expand = column_expander(as_of=as_of)
+    expand = column_expander(as_of=as_of, visible=visible_namespace_ids(request.user))
     result = None
     for start in starts:
         sub = walk(start, depth=depth, direction=direction, expand=expand)
@@ -196,7 +204,7 @@ class ColumnLineageView(ReadView):
         depth = params.depth(query)
         with_downstream = params.boolean(query, "withDownstream", False)
         as_of = params.moment(query, "asOf")
-        subgraph = _column_walk(ref, depth, BOTH if with_downstream else UP, as_of)
+        subgraph = _column_walk(request, ref, depth, BOTH if with_downstream else UP, as_of)
         return Response(presenters.column_graph(subgraph))
 
 
@@ -228,6 +236,7 @@ class ImpactView(ReadView):
                 depth=params.MAX_DEPTH,
                 direction=DOWN,
                 as_of=as_of,
+                visible_namespaces=frozenset(visible) if visible is not None else None,
             )
         )
         return Response(presenters.impact(ref, subgraph, visible=visible))
@@ -290,6 +299,7 @@ class LineageDiffView(ReadView):
             raise BadParameter("to", "must not be before from")
         view = params.choice(query, "view", (traversal.LATEST, traversal.CUMULATIVE), traversal.LATEST)
         depth, direction = params.depth(query), params.direction(query)
+        visible = visible_namespace_ids(request.user)
 
         def at(moment):
             subgraph, _ = traversal.walk(
@@ -299,10 +309,9 @@ class LineageDiffView(ReadView):
                     direction=direction,
                     as_of=moment,
                     view=view,
+                    visible_namespaces=frozenset(visible) if visible is not None else None,
                 )
             )
             return subgraph
 
-        return Response(
-            presenters.diff(at(since), at(until), since=since, until=until, visible=visible_namespace_ids(request.user))
-        )
+        return Response(presenters.diff(at(since), at(until), since=since, until=until, visible=visible))

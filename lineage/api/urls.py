@@ -2,6 +2,8 @@ from django.urls import path
 
 from .ingest import LineageBatchIngestView
 from .lineage import ColumnLineageView, ImpactView, LineageDiffView, LineageReportView, LineageView
+from .metadata import MetadataView
+from .quarantine import QuarantineDetailView, QuarantineListView, QuarantineReplayView
 
 urlpatterns = [
     # POST ingests one event (ingest token); GET reads the graph (session or read token).
@@ -11,4 +13,8 @@ urlpatterns = [
     path("lineage/diff", LineageDiffView.as_view(), name="lineage-diff"),
     path("column-lineage", ColumnLineageView.as_view(), name="column-lineage"),
     path("impact", ImpactView.as_view(), name="impact"),
+    path("metadata", MetadataView.as_view(), name="metadata"),
+    path("quarantine", QuarantineListView.as_view(), name="quarantine-list"),
+    path("quarantine/<int:pk>", QuarantineDetailView.as_view(), name="quarantine-detail"),
+    path("quarantine/<int:pk>/replay", QuarantineReplayView.as_view(), name="quarantine-replay"),
 ]

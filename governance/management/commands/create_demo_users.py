@@ -1,31 +1,38 @@
+import base64
+
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-# The role groups seeded by migration governance/0002_roles, in order of growing rights (auditor aside).
-ROLES = ("viewer", "steward", "operator", "developer", "auditor", "admin")
+from governance.roles import ROLES
 
 
 def demo_password(role: str) -> str:
-    return f"{role}-demo-pass"
+    return f"{role.capitalize()}-demo-pass1"
+
+
+def refuse_in_production() -> None:
+    if not (settings.DEBUG or settings.TRIBUTARY_EMBEDDED):
+        raise CommandError(
+            "refusing to touch demo users with published secrets: DEBUG is off and DATABASE_URL is set, "
+            "which is how production runs. Use it on the embedded default or with DJANGO_DEBUG=1."
+        )
 
 
 class Command(BaseCommand):
     help = (
         "Create one demo user per role, named after the role, with a published password (e.g. viewer / "
-        "viewer-demo-pass). Running it again resets their passwords and roles. Refused outside development: "
-        "it needs DJANGO_DEBUG=1 or the embedded database (no DATABASE_URL)."
+        "Viewer-demo-pass1); users of roles that need two factors get an enrolled authenticator whose current "
+        "code `manage.py demo_totp_code USER` prints. Running it again resets their passwords and roles. Refused "
+        "outside development: it needs DJANGO_DEBUG=1 or the embedded database (no DATABASE_URL)."
     )
 
     def handle(self, *args, **options):
-        if not (settings.DEBUG or settings.TRIBUTARY_EMBEDDED):
-            raise CommandError(
-                "refusing to create demo users with published passwords: DEBUG is off and DATABASE_URL is set, "
-                "which is how production runs. Use it on the embedded default or with DJANGO_DEBUG=1."
-            )
+        refuse_in_production()
         groups = {group.name: group for group in Group.objects.filter(name__in=ROLES)}
         missing = [role for role in ROLES if role not in groups]
         if missing:
@@ -48,6 +55,9 @@ class Command(BaseCommand):
                 user.is_staff = user.is_superuser = role == "admin"
                 user.save()
                 user.groups.set([groups[role]])
+                if role in settings.TRIBUTARY_MFA_REQUIRED_ROLES:
+                    TOTPDevice.objects.filter(user=user).delete()
+                    TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
                 (created if is_new else reset).append(role)
 
         if created:
@@ -55,6 +65,16 @@ class Command(BaseCommand):
         if reset:
             self.stdout.write(f"Reset the passwords and roles of existing demo users: {', '.join(reset)}.")
         self.stdout.write("\nDemo logins (development only, never in production):")
-        self.stdout.write(f"  {'role':<10} {'username':<10} password")
+        self.stdout.write(f"  {'role':<10} {'username':<10} {'password':<20} second factor (TOTP key)")
+        devices = {
+            d.user.username: d for d in TOTPDevice.objects.filter(user__username__in=ROLES).select_related("user")
+        }
         for role in ROLES:
-            self.stdout.write(f"  {role:<10} {role:<10} {demo_password(role)}")
+            device = devices.get(role)
+            key = base64.b32encode(device.bin_key).decode().rstrip("=") if device else "-"
+            self.stdout.write(f"  {role:<10} {role:<10} {demo_password(role):<20} {key}")
+        if devices:
+            self.stdout.write(
+                "Roles with a TOTP key need a code after the password: add the key to an authenticator app, or "
+                "print the current code with `python manage.py demo_totp_code USER`."
+            )

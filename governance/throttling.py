@@ -1,0 +1,20 @@
+"""Login throttling (django-axes) with two limits.
+
+A username is locked from one address after AXES_FAILURE_LIMIT failures; an address is locked for every username
+after TRIBUTARY_LOGIN_IP_FAILURE_LIMIT failures. Someone typing wrong passwords for alice from elsewhere locks
+themselves out, not alice, and every lockout ends after the cool-off time.
+"""
+
+from axes.handlers.database import AxesDatabaseHandler
+from django.conf import settings
+from django.db.models import Sum
+
+
+class TributaryAxesHandler(AxesDatabaseHandler):
+    def get_failures(self, request, credentials=None) -> int:
+        per_user_and_address, per_address = (
+            attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
+            for attempts in self.get_user_attempts(request, credentials)
+        )
+        scale = settings.AXES_FAILURE_LIMIT / settings.TRIBUTARY_LOGIN_IP_FAILURE_LIMIT
+        return max(per_user_and_address, int(per_address * scale))

@@ -1,0 +1,98 @@
+"""The quarantine over the API: operators list refused events and replay them after a fix."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.permissions import namespace_scope
+from governance.roles import REPLAY_QUARANTINE, VIEW_QUARANTINE
+
+from .. import services
+from ..models import QuarantinedEvent
+from . import params
+
+
+def item_json(item: QuarantinedEvent, *, body: bool = False) -> dict:
+    answer = {
+        "id": item.pk,
+        "receivedAt": item.received_at.isoformat().replace("+00:00", "Z"),
+        "source": item.source,
+        "status": item.status,
+        "reason": item.reason,
+        "errors": item.errors,
+        "token": item.token.prefix if item.token else None,
+        "replayedAt": item.replayed_at.isoformat().replace("+00:00", "Z") if item.replayed_at else None,
+    }
+    if body:
+        answer["body"] = item.body
+    return answer
+
+
+class QuarantineMixin:
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        # A refused event may name no readable namespace: only people with every namespace see the quarantine.
+        if namespace_scope(request.user) is not None:
+            raise PermissionDenied("The quarantine is for people who act in every namespace.")
+
+
+class QuarantineListView(QuarantineMixin, APIView):
+    required_permissions = {"GET": [VIEW_QUARANTINE]}
+
+    @extend_schema(
+        operation_id="listQuarantine",
+        summary="Refused events kept for inspection and replay",
+        parameters=[
+            OpenApiParameter("status", str, enum=QuarantinedEvent.Status.values),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        tags=["Quarantine"],
+    )
+    def get(self, request):
+        query = request.query_params
+        status = params.choice(query, "status", tuple(QuarantinedEvent.Status.values), "pending")
+        limit = params.integer(query, "limit", 100, minimum=1, maximum=1000)
+        offset = params.integer(query, "offset", 0)
+        items = QuarantinedEvent.objects.filter(status=status).select_related("token").order_by("-received_at")
+        return Response({"events": [item_json(i) for i in items[offset : offset + limit]], "totalCount": items.count()})
+
+    def handle_exception(self, exc):
+        from ..selectors import BadParameter
+
+        if isinstance(exc, BadParameter):
+            return params.bad_parameter(exc)
+        return super().handle_exception(exc)
+
+
+class QuarantineDetailView(QuarantineMixin, APIView):
+    required_permissions = {"GET": [VIEW_QUARANTINE]}
+
+    @extend_schema(operation_id="getQuarantinedEvent", tags=["Quarantine"])
+    def get(self, request, pk: int):
+        return Response(
+            item_json(get_object_or_404(QuarantinedEvent.objects.select_related("token"), pk=pk), body=True)
+        )
+
+
+class QuarantineReplayView(QuarantineMixin, APIView):
+    required_permissions = {"POST": [REPLAY_QUARANTINE]}
+
+    @extend_schema(
+        operation_id="replayQuarantinedEvent",
+        summary="Send a quarantined event through ingestion again",
+        request=None,
+        tags=["Quarantine"],
+    )
+    def post(self, request, pk: int):
+        item = get_object_or_404(QuarantinedEvent, pk=pk)
+        if item.status != QuarantinedEvent.Status.PENDING:
+            return Response({"detail": f"event #{item.pk} is {item.status}, not pending"}, status=409)
+        result = services.replay_quarantined(item=item)
+        item.refresh_from_db()
+        return Response(
+            {**item_json(item), "outcome": result.outcome, "warnings": result.warnings},
+            status=200 if result.stored else 422,
+        )
