@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from .ingest import LineageBatchIngestView, LineageIngestView
 
@@ -7,3 +7,5 @@ urlpatterns = [
 ]
 # POST /api/v1/lineage ingests; GET on the same path reads lineage (added with the read API).
 urlpatterns.append(path("lineage", LineageIngestView.as_view(), name="lineage"))
+# Marquez-compatible reads: namespaces, datasets, jobs, runs, search, raw events.
+urlpatterns.append(path("", include("lineage.api.marquez.urls")))
