@@ -6,6 +6,7 @@ import orjson
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from marquez_client import MarquezClient, errors
 
 from governance.tokens import create_token
 from lineage import selectors, services
@@ -556,6 +557,43 @@ def test_objects_in_a_namespace_the_user_may_not_read_answer_like_unknown_ones(a
     events = api("/events/lineage", limit=1000).json()
     assert events["totalCount"] == len(events["events"]) > 0
     assert {e["job"]["namespace"] for e in events["events"]} == {"airflow"}
+
+
+# --- The marquez-python client ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_marquez_python_client_reads_tributary_unchanged(live_server):
+    ingest(*(load_event(name) for name in example_event_names()))
+    client = MarquezClient(url=live_server.url, api_key=create_token(name="marquez-python", scope="read").secret)
+
+    namespaces = client.list_namespaces()["namespaces"]
+    assert {"airflow", HDFS, POSTGRES} <= {ns["name"] for ns in namespaces}
+    assert client.get_namespace(POSTGRES)["name"] == POSTGRES
+    assert client.list_namespaces(limit=2, offset=1)["namespaces"] == namespaces[1:3]
+
+    datasets = client.list_datasets(HDFS)
+    assert [d["name"] for d in datasets["datasets"]] == ["/user/hive/warehouse/t1", "/user/hive/warehouse/t2"]
+    t2 = client.get_dataset(HDFS, "/user/hive/warehouse/t2")
+    assert t2["id"] == {"namespace": HDFS, "name": "/user/hive/warehouse/t2"} and t2["columnLineage"]
+    versions = client.list_dataset_versions(HDFS, "/user/hive/warehouse/t2")["versions"]
+    assert versions[0]["version"] == t2["currentVersion"]
+    assert client.get_dataset_version(HDFS, "/user/hive/warehouse/t2", t2["currentVersion"]) == versions[0]
+
+    jobs = client.list_jobs("airflow")
+    assert jobs["totalCount"] == len(jobs["jobs"]) and "BQ.upload" in {j["name"] for j in jobs["jobs"]}
+    job = client.get_job("airflow", "BQ.upload")
+    assert job["latestRun"]["state"] == "COMPLETED" and job["parentJobName"] == "BQ"
+    runs = client.list_job_runs("airflow", "BQ.upload")["runs"]
+    assert [r["id"] for r in runs] == [job["latestRun"]["id"]]
+    assert client.get_job_run(runs[0]["id"]) == runs[0]
+
+    spark = "open_lineage_integration_create_table.execute_create_hive_table_as_select_command.default_tbl1"
+    assert client.get_job("testColumnLevelLineage", spark)["outputs"] == [
+        {"namespace": "file", "name": "/tmp/cll_test/tbl1"}
+    ]
+    with pytest.raises(errors.APIError):
+        client.get_dataset("airflow", "no.such.table")
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------------------
