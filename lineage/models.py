@@ -203,7 +203,12 @@ class Job(FacetedNode):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="job_identity")]
-        indexes = [models.Index(fields=["name"], name="job_name")]
+        indexes = [
+            models.Index(fields=["name"], name="job_name"),
+            # Job listings are most recently updated first (as Marquez's), within a namespace or across all.
+            models.Index(fields=["namespace", "updated_at", "id"], name="job_namespace_updated"),
+            models.Index(fields=["updated_at", "id"], name="job_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.namespace.name}:{self.name}"

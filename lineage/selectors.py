@@ -4,10 +4,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from .graph import UP, Edge, Node
-from .models import ColumnLineage, Dataset, Job, Namespace
+from .models import ColumnLineage, Dataset, Job, Namespace, RawEvent, Run
 
 NODE_TYPES = {"dataset": "DATASET", "job": "JOB", "datasetField": "DATASET_FIELD"}
 
@@ -137,3 +137,56 @@ def column_expander(*, as_of: datetime | None = None, visible: set[int] | None =
         ]
 
     return expand
+
+
+def filter_visible(queryset: QuerySet, user, namespace_field: str) -> QuerySet:
+    """`queryset` narrowed to rows whose `namespace_field` (a namespace id) `user` may read."""
+    ids = visible_namespace_ids(user)
+    return queryset if ids is None else queryset.filter(**{f"{namespace_field}__in": ids})
+
+
+def visible_namespaces(user) -> QuerySet[Namespace]:
+    return filter_visible(Namespace.objects.all(), user, "id")
+
+
+def visible_datasets(user) -> QuerySet[Dataset]:
+    return filter_visible(Dataset.objects.all(), user, "namespace_id")
+
+
+def visible_jobs(user) -> QuerySet[Job]:
+    return filter_visible(Job.objects.all(), user, "namespace_id")
+
+
+def visible_runs(user) -> QuerySet[Run]:
+    return filter_visible(Run.objects.all(), user, "job__namespace_id")
+
+
+def visible_raw_events(user) -> QuerySet[RawEvent]:
+    """Raw events of the namespaces `user` may read: the job's namespace, or the dataset's for a DatasetEvent."""
+    ids = visible_namespace_ids(user)
+    events = RawEvent.objects.all()
+    if ids is None:
+        return events
+    return events.filter(job_namespace__in=Namespace.objects.filter(id__in=ids).values("name"))
+
+
+def split_namespace_path(path: str, *, user, sections: tuple[str, ...]) -> tuple[Namespace, str] | None:
+    """Split `<namespace>[/<section>...]` at the longest namespace `user` may read that is followed by the end
+    or by one of `sections` (`/datasets`, `/jobs`); None when there is none.
+
+    Namespaces contain slashes (`gs://bucket`, `postgres://db:5432`), and WSGI servers decode `%2F` into `/` before
+    Django sees the path, so the path alone cannot say where the namespace ends.
+    """
+    candidates = [path]
+    for section in sections:
+        start = path.find(section)
+        while start != -1:
+            end = start + len(section)
+            if start > 0 and (end == len(path) or path[end] == "/"):
+                candidates.append(path[:start])
+            start = path.find(section, start + 1)
+    known = {ns.name: ns for ns in visible_namespaces(user).filter(name__in=set(candidates))}
+    for candidate in sorted(candidates, key=len, reverse=True):
+        if candidate in known:
+            return known[candidate], path[len(candidate) :]
+    return None

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from .ingest import LineageBatchIngestView
 from .lineage import ColumnLineageView, ImpactView, LineageDiffView, LineageReportView, LineageView
@@ -18,3 +18,5 @@ urlpatterns = [
     path("quarantine/<int:pk>", QuarantineDetailView.as_view(), name="quarantine-detail"),
     path("quarantine/<int:pk>/replay", QuarantineReplayView.as_view(), name="quarantine-replay"),
 ]
+# Marquez-compatible reads: namespaces, datasets, jobs, runs, search, raw events.
+urlpatterns.append(path("", include("lineage.api.marquez.urls")))
