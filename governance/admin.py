@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ApiToken
+from .models import ApiToken, Connection
 
 
 @admin.register(ApiToken)
@@ -23,3 +23,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Tokens are issued by `manage.py create_token` or the token API, which show the secret once.
         return False
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    """Metadata only: secrets are set through the API or the connection pages, and never shown here."""
+
+    list_display = ["slug", "conn_type", "host", "schema", "login", "owner", "updated_at"]
+    search_fields = ["slug", "host", "login"]
+    fields = ["slug", "conn_type", "host", "port", "schema", "login", "description", "namespaces", "owner",
+              "secrets_set", "key_id"]
+    readonly_fields = ["secrets_set", "key_id"]
+
+    @admin.display(description="secrets")
+    def secrets_set(self, obj):
+        parts = [name for name, present in (("password", obj.has_password), ("extra", obj.has_extra)) if present]
+        return ", ".join(parts) + " set (encrypted)" if parts else "none"

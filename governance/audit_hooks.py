@@ -19,3 +19,19 @@ def mfa_enrolled(request, *, user) -> None:
 
 def access_denied(request, *, permission: str, reason: str) -> None:
     log.info("access denied", extra={"permission": permission, "reason": reason, "path": request.path})
+
+
+def record(
+    action: str, *, actor=None, target=None, outcome: str = "success", changes=None, request=None, detail=None
+) -> None:
+    """Stands in for governance.audit.record (same signature) until the audit trail is merged."""
+    log.info(
+        action,
+        extra={
+            "actor": getattr(actor, "username", None),
+            "target": str(target) if target is not None else None,
+            "outcome": outcome,
+            "changes": changes,
+            "detail": detail,
+        },
+    )

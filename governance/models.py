@@ -52,3 +52,69 @@ class ApiToken(models.Model):
 
     def allows_namespace(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
+
+
+class Connection(models.Model):
+    """Credentials of a database, bucket or service that pipelines touch, as Airflow keeps them.
+
+    `password` and `extra` are stored only encrypted (governance.crypto), never serialised by dumpdata, and
+    readable in clear only through `governance.connections.reveal`.
+    """
+
+    class Type(models.TextChoices):
+        POSTGRES = "postgres", "PostgreSQL"
+        MYSQL = "mysql", "MySQL"
+        SNOWFLAKE = "snowflake", "Snowflake"
+        BIGQUERY = "google_cloud_platform", "BigQuery / Google Cloud"
+        S3 = "aws", "Amazon S3 / AWS"
+        HTTP = "http", "HTTP"
+        SFTP = "sftp", "SFTP"
+        GENERIC = "generic", "Generic"
+
+    slug = models.SlugField(max_length=250, unique=True, help_text="The connection id, as in Airflow (conn_id).")
+    conn_type = models.CharField(max_length=50, default=Type.GENERIC)
+    host = models.CharField(max_length=500, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    schema = models.CharField(max_length=500, blank=True, help_text="Database or schema.")
+    login = models.CharField(max_length=500, blank=True)
+    password_encrypted = models.TextField(blank=True, serialize=False, editable=False)
+    extra_encrypted = models.TextField(blank=True, serialize=False, editable=False)
+    key_id = models.CharField(max_length=12, blank=True, editable=False, help_text="Which key encrypted the secrets.")
+    description = models.TextField(blank=True)
+    namespaces = models.JSONField(
+        default=list, blank=True, help_text="OpenLineage namespaces this connection serves, e.g. postgres://db:5432."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_connections"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["slug"]
+        permissions = [("use_connection", "Can use connections: test them and reveal their secrets")]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.slug} {self.conn_type}>"
+
+    @property
+    def type_label(self) -> str:
+        """Airflow has many connection types; known ones get a friendly name, others show as they are."""
+        return dict(self.Type.choices).get(self.conn_type, self.conn_type)
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_encrypted)
+
+    @property
+    def has_extra(self) -> bool:
+        return bool(self.extra_encrypted)

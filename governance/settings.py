@@ -216,6 +216,12 @@ CELERY_BEAT_SCHEDULE = {
     "derive-pending": {"task": "lineage.tasks.derive_pending", "schedule": 30.0},
 }
 
+# Encryption of connection secrets (governance.crypto): keys newest first, from the list or a 0600 file.
+TRIBUTARY_FERNET_KEYS = env_list("TRIBUTARY_FERNET_KEYS", "")
+TRIBUTARY_FERNET_KEY_FILE = os.environ.get("TRIBUTARY_FERNET_KEY_FILE", "")
+# Re-authentication needed before a secret is revealed.
+TRIBUTARY_REAUTH_SECONDS = int(os.environ.get("TRIBUTARY_REAUTH_SECONDS", 300))
+
 # Ingestion.
 TRIBUTARY_MAX_EVENT_BYTES = int(os.environ.get("TRIBUTARY_MAX_EVENT_BYTES", 5 * 1024 * 1024))
 TRIBUTARY_MAX_BATCH_BYTES = int(os.environ.get("TRIBUTARY_MAX_BATCH_BYTES", 50 * 1024 * 1024))

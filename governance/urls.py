@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 
-from . import account_views, token_views, views
+from . import account_views, connection_views, token_views, views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -22,6 +22,32 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke", token_views.revoke_page, name="token-revoke"),
     path("api/v1/tokens", token_views.TokenListView.as_view(), name="token-list"),
     path("api/v1/tokens/<int:pk>", token_views.TokenDetailView.as_view(), name="token-detail"),
+    path("connections/", connection_views.connection_list_page, name="connections"),
+    path("connections/new", connection_views.connection_new_page, name="connection-new"),
+    path("connections/<slug:slug>/", connection_views.connection_page, name="connection-page"),
+    path("connections/<slug:slug>/edit", connection_views.connection_edit_page, name="connection-edit"),
+    path("connections/<slug:slug>/delete", connection_views.connection_delete_page, name="connection-delete"),
+    path(
+        "connections/<slug:slug>/test",
+        connection_views.connection_use_page,
+        {"action": "test"},
+        name="connection-test-page",
+    ),
+    path(
+        "connections/<slug:slug>/reveal",
+        connection_views.connection_use_page,
+        {"action": "reveal"},
+        name="connection-reveal-page",
+    ),
+    path("api/v1/connections", connection_views.ConnectionListView.as_view(), name="connection-list"),
+    path("api/v1/connections/<slug:slug>", connection_views.ConnectionDetailView.as_view(), name="connection-detail"),
+    path(
+        "api/v1/connections/<slug:slug>/reveal",
+        connection_views.ConnectionRevealView.as_view(),
+        name="connection-reveal",
+    ),
+    path("api/v1/connections/<slug:slug>/test", connection_views.ConnectionTestView.as_view(), name="connection-test"),
+    path("api/v1/reauth", connection_views.ReauthView.as_view(), name="reauth"),
     # The API's description is for any logged-in user (or token holder).
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="api-schema"),
     path(

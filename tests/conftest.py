@@ -36,6 +36,14 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _encryption_key(settings):
+    """A fresh connection key per test (production refuses to run without one)."""
+    from governance.crypto import generate_key
+
+    settings.TRIBUTARY_FERNET_KEYS = [generate_key()]
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings):
     """Tests derive in-process unless a test starts a real worker itself."""
     from governance.celery import app

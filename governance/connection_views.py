@@ -1,0 +1,342 @@
+"""Connections over the API (/api/v1/connections) and in the browser (/connections/)."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import connections, crypto
+from .models import Connection
+from .permissions import has_capability, require_permission
+from .roles import ADD_CONNECTIONS, CHANGE_CONNECTIONS, DELETE_CONNECTIONS, USE_CONNECTIONS, VIEW_CONNECTIONS
+
+
+def iso(moment):
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def connection_json(connection: Connection) -> dict:
+    """Metadata only: whether secrets are set, never what they are."""
+    username = lambda user: user.get_username() if user else None  # noqa: E731
+    return {
+        "id": connection.slug,
+        "connType": connection.conn_type,
+        "host": connection.host,
+        "port": connection.port,
+        "schema": connection.schema,
+        "login": connection.login,
+        "hasPassword": connection.has_password,
+        "hasExtra": connection.has_extra,
+        "description": connection.description,
+        "namespaces": connection.namespaces,
+        "owner": username(connection.owner),
+        "createdAt": iso(connection.created_at),
+        "createdBy": username(connection.created_by),
+        "updatedAt": iso(connection.updated_at),
+        "updatedBy": username(connection.updated_by),
+        "keyId": connection.key_id or None,
+    }
+
+
+class ConnectionInput(serializers.Serializer):
+    id = serializers.SlugField(max_length=250, required=False)
+    connType = serializers.CharField(max_length=50, required=False, source="conn_type")
+    host = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    port = serializers.IntegerField(min_value=1, max_value=65535, required=False, allow_null=True)
+    schema = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    login = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    password = serializers.CharField(required=False, allow_blank=True, write_only=True, trim_whitespace=False)
+    extra = serializers.DictField(required=False, write_only=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+    namespaces = serializers.ListField(child=serializers.CharField(max_length=1024), required=False)
+    owner = serializers.SlugRelatedField(
+        slug_field="username", queryset=get_user_model().objects.all(), required=False, allow_null=True
+    )
+
+
+class ConnectionAPIMixin:
+    def handle_exception(self, exc):
+        if isinstance(exc, crypto.SecretError):
+            # Misconfigured keys: say which connection and what to do, never a traceback.
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        if isinstance(exc, connections.ConnectionRefused):
+            return Response({"detail": exc.reason, "reauthenticate": exc.code == "reauth"}, status=403)
+        return super().handle_exception(exc)
+
+    def get_connection(self, request, slug: str) -> Connection:
+        connection = connections.visible_connections(request.user).filter(slug=slug).first()
+        if connection is None:
+            raise Http404(f"no connection {slug!r}")
+        return connection
+
+
+class ConnectionListView(ConnectionAPIMixin, APIView):
+    required_permissions = {"GET": [VIEW_CONNECTIONS], "POST": [ADD_CONNECTIONS]}
+
+    @extend_schema(
+        operation_id="listConnections",
+        summary="Connections you may see (metadata, never secrets)",
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["Connections"],
+    )
+    def get(self, request):
+        items = [connection_json(c) for c in connections.visible_connections(request.user)]
+        return Response({"connections": items, "totalCount": len(items)})
+
+    @extend_schema(
+        operation_id="createConnection",
+        request=ConnectionInput,
+        responses={201: OpenApiResponse(description="The connection's metadata.")},
+        tags=["Connections"],
+    )
+    def post(self, request):
+        data = ConnectionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        slug = values.pop("id", None)
+        if not slug:
+            raise serializers.ValidationError({"id": ["required"]})
+        if Connection.objects.filter(slug=slug).exists():
+            raise serializers.ValidationError({"id": [f"a connection {slug!r} exists already"]})
+        connection = connections.connection_create(slug=slug, values=values, user=request.user)
+        return Response(connection_json(connection), status=status.HTTP_201_CREATED)
+
+
+class ConnectionDetailView(ConnectionAPIMixin, APIView):
+    required_permissions = {"GET": [VIEW_CONNECTIONS], "PATCH": [CHANGE_CONNECTIONS], "DELETE": [DELETE_CONNECTIONS]}
+
+    @extend_schema(operation_id="getConnection", responses={200: OpenApiTypes.OBJECT}, tags=["Connections"])
+    def get(self, request, slug: str):
+        return Response(connection_json(self.get_connection(request, slug)))
+
+    @extend_schema(
+        operation_id="updateConnection",
+        request=ConnectionInput,
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["Connections"],
+    )
+    def patch(self, request, slug: str):
+        connection = self.get_connection(request, slug)
+        if not connections.can_change(request.user, connection, CHANGE_CONNECTIONS):
+            self.permission_denied(request, message="You may not change connections of these namespaces.")
+        data = ConnectionInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values.pop("id", None)
+        return Response(
+            connection_json(connections.connection_update(connection=connection, values=values, user=request.user))
+        )
+
+    @extend_schema(operation_id="deleteConnection", responses={204: None}, tags=["Connections"])
+    def delete(self, request, slug: str):
+        connection = self.get_connection(request, slug)
+        if not connections.can_change(request.user, connection, DELETE_CONNECTIONS):
+            self.permission_denied(request, message="You may not delete connections of these namespaces.")
+        connections.connection_delete(connection=connection, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ConnectionRevealView(ConnectionAPIMixin, APIView):
+    required_permissions = {"POST": [VIEW_CONNECTIONS]}  # the use check, with its audit record, is in the service
+
+    @extend_schema(
+        operation_id="revealConnection",
+        summary="The connection's password and extra; needs re-authentication within 5 minutes",
+        request=None,
+        responses={
+            200: OpenApiResponse(description="{password, extra}"),
+            403: OpenApiResponse(description="Not allowed, or `reauthenticate: true`."),
+        },
+        tags=["Connections"],
+    )
+    def post(self, request, slug: str):
+        connection = self.get_connection(request, slug)
+        return Response(connections.connection_reveal(connection=connection, user=request.user, request=request))
+
+
+class ConnectionTestView(ConnectionAPIMixin, APIView):
+    required_permissions = {"POST": [USE_CONNECTIONS]}
+
+    @extend_schema(
+        operation_id="testConnection",
+        summary="Really connect (PostgreSQL) and report",
+        request=None,
+        responses={200: OpenApiResponse(description="{ok, message}; secrets scrubbed from the message")},
+        tags=["Connections"],
+    )
+    def post(self, request, slug: str):
+        result = connections.connection_test(
+            connection=self.get_connection(request, slug), user=request.user, request=request
+        )
+        return Response({"ok": result.ok, "message": result.message})
+
+
+class ReauthInput(serializers.Serializer):
+    password = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    code = serializers.CharField(required=False, allow_blank=True)
+
+
+class ReauthView(APIView):
+    required_permissions = {"POST": [VIEW_CONNECTIONS]}
+
+    @extend_schema(
+        operation_id="reauthenticate",
+        summary="Confirm your password or a second-factor code",
+        request=ReauthInput,
+        responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT},
+        tags=["Connections"],
+    )
+    def post(self, request):
+        data = ReauthInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if getattr(request, "auth", None) is not None:
+            return Response({"detail": "tokens cannot re-authenticate"}, status=403)
+        ok = connections.reauthenticate(
+            request, password=data.validated_data.get("password", ""), code=data.validated_data.get("code", "")
+        )
+        if not ok:
+            return Response({"detail": "that did not match"}, status=400)
+        return Response({"reauthenticated": True})
+
+
+# --- Pages ---------------------------------------------------------------------------------------------------
+
+
+class ConnectionForm(forms.ModelForm):
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current password.",
+    )
+    extra = forms.JSONField(
+        required=False,
+        help_text="JSON object; leave empty to keep the current extra.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    namespaces_text = forms.CharField(
+        required=False, label="Namespaces", help_text="OpenLineage namespaces it serves, comma-separated."
+    )
+
+    class Meta:
+        model = Connection
+        fields = ["slug", "conn_type", "host", "port", "schema", "login", "description"]
+        widgets = {"conn_type": forms.Select(choices=Connection.Type.choices)}
+
+    def values(self) -> dict:
+        values = {k: v for k, v in self.cleaned_data.items() if k in connections.PUBLIC_FIELDS}
+        values["namespaces"] = [n.strip() for n in self.cleaned_data["namespaces_text"].split(",") if n.strip()]
+        if self.cleaned_data.get("password"):
+            values["password"] = self.cleaned_data["password"]
+        if self.cleaned_data.get("extra"):
+            values["extra"] = self.cleaned_data["extra"]
+        return values
+
+
+def _page_connection(request, slug: str) -> Connection:
+    connection = connections.visible_connections(request.user).filter(slug=slug).first()
+    if connection is None:
+        raise Http404
+    return connection
+
+
+@require_permission(VIEW_CONNECTIONS)
+def connection_list_page(request):
+    return render(
+        request,
+        "governance/connections.html",
+        {
+            "connections": connections.visible_connections(request.user),
+            "can_add": has_capability(request.user, ADD_CONNECTIONS),
+        },
+    )
+
+
+@require_permission(ADD_CONNECTIONS)
+def connection_new_page(request):
+    form = ConnectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        connection = connections.connection_create(
+            slug=form.cleaned_data["slug"], values=form.values(), user=request.user
+        )
+        messages.info(request, f"Connection {connection.slug} created.")
+        return redirect("connection-page", slug=connection.slug)
+    return render(request, "governance/connection_form.html", {"form": form, "creating": True})
+
+
+@require_permission(VIEW_CONNECTIONS)
+def connection_page(request, slug: str):
+    connection = _page_connection(request, slug)
+    return render(
+        request,
+        "governance/connection.html",
+        {
+            "connection": connection,
+            "may_use": connections.may_use(request.user, connection),
+            "may_change": connections.can_change(request.user, connection, CHANGE_CONNECTIONS),
+            "may_delete": connections.can_change(request.user, connection, DELETE_CONNECTIONS),
+            "fresh": connections.recently_reauthenticated(request),
+        },
+    )
+
+
+@require_permission(CHANGE_CONNECTIONS)
+def connection_edit_page(request, slug: str):
+    connection = _page_connection(request, slug)
+    if not connections.can_change(request.user, connection, CHANGE_CONNECTIONS):
+        return render(request, "403.html", status=403)
+    form = ConnectionForm(
+        request.POST or None, instance=connection, initial={"namespaces_text": ", ".join(connection.namespaces)}
+    )
+    form.fields["slug"].disabled = True
+    if request.method == "POST" and form.is_valid():
+        connections.connection_update(connection=connection, values=form.values(), user=request.user)
+        messages.info(request, f"Connection {connection.slug} saved.")
+        return redirect("connection-page", slug=connection.slug)
+    return render(request, "governance/connection_form.html", {"form": form, "connection": connection})
+
+
+@require_POST
+@require_permission(DELETE_CONNECTIONS)
+def connection_delete_page(request, slug: str):
+    connection = _page_connection(request, slug)
+    if not connections.can_change(request.user, connection, DELETE_CONNECTIONS):
+        return render(request, "403.html", status=403)
+    connections.connection_delete(connection=connection, user=request.user)
+    messages.info(request, f"Connection {slug} deleted.")
+    return redirect("connections")
+
+
+@require_POST
+@require_permission(USE_CONNECTIONS)
+def connection_use_page(request, slug: str, action: str):
+    """The test and reveal buttons. Reveal asks for the password or a code first when needed."""
+    connection = _page_connection(request, slug)
+    context = {
+        "connection": connection,
+        "may_use": connections.may_use(request.user, connection),
+        "may_change": connections.can_change(request.user, connection, CHANGE_CONNECTIONS),
+        "may_delete": connections.can_change(request.user, connection, DELETE_CONNECTIONS),
+    }
+    try:
+        if action == "test":
+            context["test"] = connections.connection_test(connection=connection, user=request.user, request=request)
+        else:
+            typed = request.POST.get("password", ""), request.POST.get("code", "")
+            if any(typed) and not connections.reauthenticate(request, password=typed[0], code=typed[1]):
+                messages.error(request, "That did not match.")
+            context["secrets"] = connections.connection_reveal(
+                connection=connection, user=request.user, request=request
+            )
+    except connections.ConnectionRefused as refused:
+        context["refused"] = refused
+    except crypto.SecretError as error:
+        context["secret_error"] = str(error)
+    context["fresh"] = connections.recently_reauthenticated(request)
+    return render(request, "governance/connection.html", context)

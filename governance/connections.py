@@ -1,0 +1,391 @@
+"""Connections: create, change, delete, test, reveal, rotate keys, import and export (Airflow's formats).
+
+Every write is one transaction with its audit record. Secrets (password, extra) are encrypted on the way in and
+decrypted only to test a connection or to reveal it to a permitted, recently re-authenticated person.
+"""
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from django.contrib.auth.hashers import check_password
+from django.db import transaction
+from django.db.models import QuerySet
+from django_otp import devices_for_user
+
+from . import audit_hooks, crypto
+from .models import Connection
+from .permissions import can, has_capability, namespace_scope
+from .roles import USE_CONNECTIONS, VIEW_CONNECTIONS
+
+PUBLIC_FIELDS = ("conn_type", "host", "port", "schema", "login", "description", "namespaces")
+SECRET_FIELDS = ("password", "extra")
+REAUTH_AT = "tributary_reauth_at"
+
+
+class ConnectionRefused(Exception):
+    def __init__(self, reason: str, *, code: str = "denied"):
+        super().__init__(reason)
+        self.reason, self.code = reason, code
+
+
+# --- Who may see what ------------------------------------------------------------------------------------
+
+
+def _namespace_ids(names: list[str]) -> set[int]:
+    from lineage.models import Namespace
+
+    return set(Namespace.objects.filter(name__in=names).values_list("pk", flat=True))
+
+
+def visible_connections(user) -> QuerySet[Connection]:
+    """Connections whose metadata `user` may see: all of them, or (narrowed users) those serving one of their
+    namespaces."""
+    if not has_capability(user, VIEW_CONNECTIONS):
+        return Connection.objects.none()
+    scope = namespace_scope(user)
+    connections = Connection.objects.select_related("owner", "created_by", "updated_by")
+    if scope is None:
+        return connections
+    from lineage.models import Namespace
+
+    names = set(Namespace.objects.filter(pk__in=scope).values_list("name", flat=True))
+    # Connections are few: filtering their namespace lists here is portable (SQLite has no JSON containment).
+    serving = [pk for pk, served in Connection.objects.values_list("pk", "namespaces") if names & set(served or [])]
+    return connections.filter(pk__in=serving)
+
+
+def may_use(user, connection: Connection) -> bool:
+    """Test or reveal: the use capability, and every namespace the connection serves within the user's."""
+    if not has_capability(user, USE_CONNECTIONS):
+        return False
+    scope = namespace_scope(user)
+    if scope is None:
+        return True
+    served = _namespace_ids(connection.namespaces)
+    return bool(connection.namespaces) and len(served) == len(set(connection.namespaces)) and served <= scope
+
+
+def for_namespace(user, namespace: str) -> Connection | None:
+    """The connection that serves an OpenLineage namespace, if the user may see it (the dataset page)."""
+    candidates = visible_connections(user)
+    for connection in candidates:
+        if namespace in connection.namespaces:
+            return connection
+    return None
+
+
+# --- Writes ----------------------------------------------------------------------------------------------
+
+
+def _set_secrets(connection: Connection, values: dict[str, Any]) -> list[str]:
+    changed = []
+    if "password" in values:
+        password = values["password"] or ""
+        connection.password_encrypted = crypto.encrypt(password)[0] if password else ""
+        changed.append("password")
+    if "extra" in values:
+        extra = values["extra"]
+        text = json.dumps(extra, sort_keys=True) if extra not in (None, "", {}) else ""
+        connection.extra_encrypted = crypto.encrypt(text)[0] if text else ""
+        changed.append("extra")
+    if changed:
+        connection.key_id = crypto.current_key_id()
+    return changed
+
+
+def _public(connection: Connection) -> dict[str, Any]:
+    values = {field: getattr(connection, field) for field in PUBLIC_FIELDS}
+    values["owner"] = connection.owner.get_username() if connection.owner else None
+    return values
+
+
+def connection_create(*, slug: str, values: dict[str, Any], user) -> Connection:
+    with transaction.atomic():
+        connection = Connection(slug=slug, owner=values.pop("owner", None) or user, created_by=user, updated_by=user)
+        for field in PUBLIC_FIELDS:
+            if field in values:
+                setattr(connection, field, values[field])
+        secrets_set = _set_secrets(connection, values)
+        connection.save()
+        changes = {field: {"before": None, "after": value} for field, value in _public(connection).items()}
+        changes.update({field: "changed" for field in secrets_set})
+        audit_hooks.record("connection.created", actor=user, target=connection, changes=changes)
+    return connection
+
+
+def connection_update(*, connection: Connection, values: dict[str, Any], user) -> Connection:
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=connection.pk)
+        before = _public(connection)
+        if "owner" in values:
+            connection.owner = values["owner"]
+        for field in PUBLIC_FIELDS:
+            if field in values:
+                setattr(connection, field, values[field])
+        secrets_set = _set_secrets(connection, values)
+        connection.updated_by = user
+        connection.save()
+        after = _public(connection)
+        changes: dict[str, Any] = {
+            field: {"before": before[field], "after": after[field]} for field in after if before[field] != after[field]
+        }
+        changes.update({field: "changed" for field in secrets_set})
+        audit_hooks.record("connection.changed", actor=user, target=connection, changes=changes)
+    return connection
+
+
+def connection_delete(*, connection: Connection, user) -> None:
+    with transaction.atomic():
+        audit_hooks.record("connection.deleted", actor=user, target=connection, changes={"slug": connection.slug})
+        connection.delete()
+
+
+# --- Using it --------------------------------------------------------------------------------------------
+
+
+def reauthenticate(request, *, password: str = "", code: str = "") -> bool:
+    """Prove it is still you: your password, or a code from your second factor. Valid for a few minutes."""
+    user = request.user
+    ok = False
+    if password:
+        ok = check_password(password, user.password)
+    elif code:
+        ok = any(device.verify_token(code.strip()) for device in devices_for_user(user, confirmed=True))
+    if ok:
+        request.session[REAUTH_AT] = int(time.time())
+    audit_hooks.record("auth.reauthenticated", actor=user, outcome="success" if ok else "failure", request=request)
+    return ok
+
+
+def recently_reauthenticated(request) -> bool:
+    from django.conf import settings
+
+    at = request.session.get(REAUTH_AT) if hasattr(request, "session") else None
+    return at is not None and time.time() - at <= settings.TRIBUTARY_REAUTH_SECONDS
+
+
+def _secrets(connection: Connection) -> dict[str, Any]:
+    what = f"the secrets of connection {connection.slug!r}"
+    password = crypto.decrypt(connection.password_encrypted, what=what) if connection.password_encrypted else ""
+    extra = json.loads(crypto.decrypt(connection.extra_encrypted, what=what)) if connection.extra_encrypted else {}
+    return {"password": password, "extra": extra}
+
+
+def connection_reveal(*, connection: Connection, user, request) -> dict[str, Any]:
+    """The connection's secrets, for a permitted user who re-authenticated recently. Every attempt is recorded."""
+    if not may_use(user, connection):
+        audit_hooks.record(
+            "connection.revealed",
+            actor=user,
+            target=connection,
+            outcome="denied",
+            request=request,
+            detail={"reason": "role or namespace"},
+        )
+        raise ConnectionRefused("your role or namespaces do not allow revealing this connection")
+    if not recently_reauthenticated(request):
+        audit_hooks.record(
+            "connection.revealed",
+            actor=user,
+            target=connection,
+            outcome="denied",
+            request=request,
+            detail={"reason": "re-authentication needed"},
+        )
+        raise ConnectionRefused("confirm your password or a second-factor code first", code="reauth")
+    secrets = _secrets(connection)
+    audit_hooks.record("connection.revealed", actor=user, target=connection, outcome="success", request=request)
+    return secrets
+
+
+@dataclass(frozen=True)
+class TestResult:
+    ok: bool
+    message: str
+
+
+def scrub(message: str, secrets: dict[str, Any]) -> str:
+    """A driver's message with every secret value (and its URL-encoded form) replaced."""
+    values = [secrets.get("password") or ""]
+    values += [str(v) for v in (secrets.get("extra") or {}).values() if isinstance(v, str | int)]
+    for value in sorted({v for v in values if len(v) >= 3}, key=len, reverse=True):
+        message = message.replace(value, "*****").replace(quote(value, safe=""), "*****")
+    return message
+
+
+def connection_test(*, connection: Connection, user, request=None) -> TestResult:
+    """Really connect (PostgreSQL; other types report that they cannot be tested here)."""
+    if not may_use(user, connection):
+        raise ConnectionRefused("your role or namespaces do not allow using this connection")
+    secrets = _secrets(connection)
+    if connection.conn_type != Connection.Type.POSTGRES:
+        result = TestResult(False, f"testing {connection.type_label} connections is not supported")
+    else:
+        import psycopg
+
+        try:
+            with psycopg.connect(
+                host=connection.host or "localhost",
+                port=connection.port or 5432,
+                dbname=connection.schema or "postgres",
+                user=connection.login or None,
+                password=secrets["password"] or None,
+                connect_timeout=5,
+                **{k: v for k, v in secrets["extra"].items() if k in ("sslmode", "application_name")},
+            ) as conn:
+                version = conn.execute("SHOW server_version").fetchone()[0]
+            result = TestResult(True, f"connected: PostgreSQL {version}")
+        except psycopg.Error as error:
+            result = TestResult(False, scrub(str(error).strip(), secrets))
+    audit_hooks.record(
+        "connection.tested",
+        actor=user,
+        target=connection,
+        request=request,
+        outcome="success" if result.ok else "failure",
+        detail={"message": result.message},
+    )
+    return result
+
+
+# --- Keys ------------------------------------------------------------------------------------------------
+
+
+def rotate_keys(*, batch_size: int = 200, on_batch=None) -> int:
+    """Re-encrypt every secret not yet under the newest key, a batch per transaction; resumable after a crash
+    (finished batches stay done, the rest is picked up on the next run). Returns the connections re-encrypted."""
+    newest = crypto.current_key_id()
+    done = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Connection.objects.select_for_update(skip_locked=True)
+                .exclude(key_id=newest)
+                .exclude(password_encrypted="", extra_encrypted="")
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                break
+            for connection in batch:
+                what = f"the secrets of connection {connection.slug!r}"
+                if connection.password_encrypted:
+                    connection.password_encrypted, _ = crypto.rotate(connection.password_encrypted, what=what)
+                if connection.extra_encrypted:
+                    connection.extra_encrypted, _ = crypto.rotate(connection.extra_encrypted, what=what)
+                connection.key_id = newest
+            Connection.objects.bulk_update(batch, ["password_encrypted", "extra_encrypted", "key_id"])
+            done += len(batch)
+        if on_batch is not None:  # after the commit: the batch is done whatever happens next
+            on_batch(done)
+    audit_hooks.record("connection.keys_rotated", actor=None, detail={"connections": done, "key": newest})
+    return done
+
+
+# --- Airflow's formats -----------------------------------------------------------------------------------
+
+
+def to_airflow(connection: Connection, *, with_secrets: bool) -> dict[str, Any]:
+    """Airflow's `connections export --format json` shape for one connection."""
+    secrets = _secrets(connection) if with_secrets else {"password": None, "extra": None}
+    return {
+        "conn_type": connection.conn_type,
+        "description": connection.description or None,
+        "host": connection.host or None,
+        "login": connection.login or None,
+        "password": secrets["password"] or None,
+        "schema": connection.schema or None,
+        "port": connection.port,
+        "extra": json.dumps(secrets["extra"]) if secrets["extra"] else None,
+        "namespaces": connection.namespaces,
+    }
+
+
+def to_airflow_uri(connection: Connection, *, with_secrets: bool) -> str:
+    """Airflow's connection URI: conn-type://login:password@host:port/schema?extra..."""
+    secrets = _secrets(connection) if with_secrets else {"password": "", "extra": {}}
+    scheme = connection.conn_type.replace("_", "-")
+    auth = quote(connection.login or "", safe="")
+    if secrets["password"]:
+        auth += ":" + quote(secrets["password"], safe="")
+    netloc = (auth + "@" if auth else "") + quote(connection.host or "", safe="")
+    if connection.port:
+        netloc += f":{connection.port}"
+    uri = f"{scheme}://{netloc}/{quote(connection.schema or '', safe='')}"
+    extra = secrets["extra"] or {}
+    if extra:
+        flat = all(isinstance(v, str) for v in extra.values())
+        uri += "?" + (urlencode(extra) if flat else urlencode({"__extra__": json.dumps(extra)}))
+    return uri
+
+
+def from_airflow_uri(uri: str) -> dict[str, Any]:
+    parts = urlsplit(uri)
+    if not parts.scheme:
+        raise ValueError(f"not a connection URI: {uri[:40]!r}")
+    extra: dict[str, Any] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "__extra__":
+            extra.update(json.loads(value))
+        else:
+            extra[key] = value
+    return {
+        "conn_type": parts.scheme.replace("-", "_"),
+        "host": unquote(parts.hostname or ""),
+        "port": parts.port,
+        "schema": unquote(parts.path.lstrip("/")),
+        "login": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "extra": extra,
+    }
+
+
+def from_airflow(spec: dict[str, Any] | str) -> dict[str, Any]:
+    """Values from an Airflow connection in JSON (dict) or URI (str) form."""
+    if isinstance(spec, str):
+        return from_airflow_uri(spec)
+    extra = spec.get("extra") or {}
+    if isinstance(extra, str):
+        extra = json.loads(extra) if extra.strip() else {}
+    return {
+        "conn_type": spec.get("conn_type") or "generic",
+        "host": spec.get("host") or "",
+        "port": spec.get("port"),
+        "schema": spec.get("schema") or "",
+        "login": spec.get("login") or "",
+        "password": spec.get("password") or "",
+        "extra": extra,
+        "description": spec.get("description") or "",
+        "namespaces": spec.get("namespaces") or [],
+    }
+
+
+def import_connections(*, specs: dict[str, Any], user=None) -> dict[str, int]:
+    """Create or update connections from {conn_id: JSON or URI}; one transaction for the whole file."""
+    counts = {"created": 0, "updated": 0}
+    with transaction.atomic():
+        for slug, spec in specs.items():
+            values = from_airflow(spec)
+            existing = Connection.objects.filter(slug=slug).first()
+            if existing is None:
+                connection_create(slug=slug, values=values, user=user)
+                counts["created"] += 1
+            else:
+                connection_update(connection=existing, values=values, user=user)
+                counts["updated"] += 1
+    return counts
+
+
+def can_view(user, connection: Connection) -> bool:
+    return visible_connections(user).filter(pk=connection.pk).exists()
+
+
+def can_change(user, connection: Connection, permission: str) -> bool:
+    """Change or delete: the capability, within the user's namespaces (like use)."""
+    scope = namespace_scope(user)
+    if scope is None:
+        return can(user, permission)
+    served = _namespace_ids(connection.namespaces)
+    return can(user, permission) and bool(served) and served <= scope

@@ -1,0 +1,351 @@
+"""Encrypted connections: storage, rotation, reveal, test, import/export, and no secret anywhere it should not be."""
+
+import json
+import logging
+import os
+import time
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
+
+from governance import connections, crypto
+from governance.models import Connection
+
+from .conftest import login, make_user
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "Tr1b-s3cret-pw!"
+EXTRA = {"sslmode": "disable", "api_key": "extra-s3cret-key"}
+
+
+def create(client, slug="warehouse", **overrides):
+    body = {
+        "id": slug,
+        "connType": "postgres",
+        "host": "127.0.0.1",
+        "port": 5432,
+        "schema": "postgres",
+        "login": os.environ.get("PGUSER", "root"),
+        "password": PASSWORD,
+        "extra": EXTRA,
+        "namespaces": ["postgres://warehouse:5432"],
+        **overrides,
+    }
+    response = client.post("/api/v1/connections", body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    return response
+
+
+@pytest.fixture
+def developer(client):
+    return login(client, make_user("devi", "developer"))
+
+
+def reauth(client, username="devi"):
+    response = client.post(
+        "/api/v1/reauth", {"password": f"{username.capitalize()}-password-1"}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    return response
+
+
+# --- Storage -------------------------------------------------------------------------------------------------
+
+
+def test_secrets_are_stored_encrypted_and_come_back_revealed(developer):
+    created = create(developer).json()
+    assert created["hasPassword"] and created["hasExtra"] and "password" not in created and "extra" not in created
+    row = Connection.objects.get(slug="warehouse")
+    assert PASSWORD not in row.password_encrypted and "extra-s3cret-key" not in row.extra_encrypted
+    assert row.key_id == crypto.current_key_id()
+    reauth(developer)
+    revealed = developer.post("/api/v1/connections/warehouse/reveal").json()
+    assert revealed == {"password": PASSWORD, "extra": EXTRA}
+
+
+def test_changing_a_secret_says_changed_and_keeps_the_other(developer):
+    create(developer)
+    developer.patch("/api/v1/connections/warehouse", {"password": "N3w-pass-word"}, content_type="application/json")
+    reauth(developer)
+    revealed = developer.post("/api/v1/connections/warehouse/reveal").json()
+    assert revealed == {"password": "N3w-pass-word", "extra": EXTRA}
+
+
+def test_rotation_through_three_key_generations(developer, settings):
+    first = settings.TRIBUTARY_FERNET_KEYS[0]
+    create(developer, "one")
+    second = crypto.generate_key()
+    settings.TRIBUTARY_FERNET_KEYS = [second, first]
+    create(developer, "two")
+    third = crypto.generate_key()
+    settings.TRIBUTARY_FERNET_KEYS = [third, second, first]
+    create(developer, "three")
+    assert sorted(Connection.objects.values_list("key_id", flat=True)) == sorted(
+        map(crypto.key_id, (first, second, third))
+    )
+
+    out = StringIO()
+    call_command("rotate_fernet_keys", "--batch-size", "1", stdout=out, stderr=StringIO())
+    assert "2 connection(s) re-encrypted" in out.getvalue()
+    assert set(Connection.objects.values_list("key_id", flat=True)) == {crypto.key_id(third)}
+
+    settings.TRIBUTARY_FERNET_KEYS = [third]  # the old keys can go
+    reauth(developer)
+    for slug in ("one", "two", "three"):
+        assert developer.post(f"/api/v1/connections/{slug}/reveal").json()["password"] == PASSWORD
+
+
+def test_rotation_resumes_after_a_crash(developer, settings):
+    old = settings.TRIBUTARY_FERNET_KEYS[0]
+    for slug in ("a", "b", "c"):
+        create(developer, slug)
+    new = crypto.generate_key()
+    settings.TRIBUTARY_FERNET_KEYS = [new, old]
+
+    def crash_after_first_batch(done):
+        raise KeyboardInterrupt("power cut")
+
+    with pytest.raises(KeyboardInterrupt):
+        connections.rotate_keys(batch_size=1, on_batch=crash_after_first_batch)
+    assert Connection.objects.filter(key_id=crypto.key_id(new)).count() == 1  # the finished batch stayed done
+    assert connections.rotate_keys(batch_size=1) == 2
+    assert set(Connection.objects.values_list("key_id", flat=True)) == {crypto.key_id(new)}
+
+
+def test_a_wrong_key_is_a_clear_error_naming_the_connection(developer, settings):
+    create(developer)
+    settings.TRIBUTARY_FERNET_KEYS = [crypto.generate_key()]
+    reauth(developer)
+    response = developer.post("/api/v1/connections/warehouse/reveal")
+    assert response.status_code == 503
+    assert "'warehouse'" in response.json()["detail"] and "rotate_fernet_keys" in response.json()["detail"]
+    page = developer.post("/connections/warehouse/reveal")
+    assert page.status_code == 200 and "cannot decrypt the secrets of connection" in page.content.decode()
+    with pytest.raises(CommandError, match="warehouse"):
+        call_command("rotate_fernet_keys", stdout=StringIO(), stderr=StringIO())
+
+
+def test_a_key_file_readable_by_others_is_refused(tmp_path, settings):
+    path = tmp_path / "keys"
+    path.write_text(crypto.generate_key() + "\n")
+    settings.TRIBUTARY_FERNET_KEYS = []
+    settings.TRIBUTARY_FERNET_KEY_FILE = str(path)
+    path.chmod(0o644)
+    with pytest.raises(ImproperlyConfigured, match="chmod 600"):
+        crypto.configured_keys()
+    path.chmod(0o600)
+    assert len(crypto.configured_keys()) == 1
+
+
+def test_without_keys_production_refuses_and_the_embedded_default_makes_a_private_one(tmp_path, settings):
+    settings.TRIBUTARY_FERNET_KEYS, settings.TRIBUTARY_FERNET_KEY_FILE = [], ""
+    settings.TRIBUTARY_EMBEDDED, settings.DEBUG = False, False
+    with pytest.raises(ImproperlyConfigured, match="TRIBUTARY_FERNET_KEYS"):
+        crypto.configured_keys()
+    settings.TRIBUTARY_EMBEDDED, settings.VAR_DIR = True, tmp_path
+    assert len(crypto.configured_keys()) == 1
+    assert (tmp_path / "fernet.keys").stat().st_mode & 0o777 == 0o600
+
+
+# --- Reveal -------------------------------------------------------------------------------------------------
+
+
+def test_reveal_needs_a_recent_re_authentication(developer, settings):
+    create(developer)
+    refused = developer.post("/api/v1/connections/warehouse/reveal")
+    assert refused.status_code == 403 and refused.json()["reauthenticate"] is True
+    wrong = developer.post("/api/v1/reauth", {"password": "nope"}, content_type="application/json")
+    assert wrong.status_code == 400
+    reauth(developer)
+    assert developer.post("/api/v1/connections/warehouse/reveal").status_code == 200
+    session = developer.session
+    session[connections.REAUTH_AT] = int(time.time()) - settings.TRIBUTARY_REAUTH_SECONDS - 1
+    session.save()
+    assert developer.post("/api/v1/connections/warehouse/reveal").status_code == 403
+
+
+def test_reveal_with_a_second_factor_code(client):
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = make_user("devi", "developer")
+    login(client, user)
+    create(client)
+    device = TOTPDevice.objects.get(user=user)
+    code = f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():06d}"
+    assert client.post("/api/v1/reauth", {"code": code}, content_type="application/json").status_code == 200
+    assert client.post("/api/v1/connections/warehouse/reveal").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["auditor", "viewer", "steward"])
+def test_roles_that_may_not_use_connections_cannot_reveal(client, role):
+    login(client, make_user("devi", "developer"))
+    create(client)
+    login(client, make_user("someone", role))
+    client.post("/api/v1/reauth", {"password": "Someone-password-1"}, content_type="application/json")
+    assert client.post("/api/v1/connections/warehouse/reveal").status_code in (403, 404)
+    assert client.post("/api/v1/connections/warehouse/test").status_code in (403, 404)
+
+
+def test_an_auditor_sees_metadata_but_never_secrets(client):
+    login(client, make_user("devi", "developer"))
+    create(client)
+    login(client, make_user("audrey", "auditor"))
+    listing = client.get("/api/v1/connections")
+    assert listing.status_code == 200 and listing.json()["connections"][0]["host"] == "127.0.0.1"
+    assert PASSWORD not in listing.content.decode()
+
+
+def test_an_operator_narrowed_to_finance_uses_only_finance_connections(client):
+    login(client, make_user("devi", "developer"))
+    create(client, "fin", namespaces=["finance"])
+    create(client, "hr", namespaces=["hr"])
+    from lineage.models import Namespace
+
+    for name in ("finance", "hr"):
+        Namespace.objects.get_or_create(
+            name=name, defaults={"created_at": "2020-01-01T00:00Z", "updated_at": "2020-01-01T00:00Z"}
+        )
+    login(client, make_user("otto", "operator", namespaces=("finance",)))
+    assert [c["id"] for c in client.get("/api/v1/connections").json()["connections"]] == ["fin"]
+    reauth(client, "otto")
+    assert client.post("/api/v1/connections/fin/reveal").status_code == 200
+    assert client.post("/api/v1/connections/hr/reveal").status_code == 404
+
+
+# --- Test a connection -----------------------------------------------------------------------------------------
+
+
+def test_testing_a_postgres_connection_really_connects(developer):
+    from django.db import connection as db
+
+    if db.vendor != "postgresql":
+        pytest.skip("needs the local PostgreSQL")
+    create(developer)
+    answer = developer.post("/api/v1/connections/warehouse/test").json()
+    assert answer["ok"] is True and answer["message"].startswith("connected: PostgreSQL")
+
+
+def test_a_failed_test_reports_the_error_without_the_password(developer):
+    create(developer, host="127.0.0.1", port=1, schema="nope_db")
+    answer = developer.post("/api/v1/connections/warehouse/test").json()
+    assert answer["ok"] is False and answer["message"]
+    assert PASSWORD not in answer["message"]
+
+
+def test_scrubbing_removes_secrets_from_driver_messages():
+    message = f'connection to "db" failed: password "{PASSWORD}" rejected; dsn=postgres://u:Tr1b-s3cret-pw%21@h'
+    scrubbed = connections.scrub(message, {"password": PASSWORD, "extra": EXTRA})
+    assert PASSWORD not in scrubbed and "Tr1b-s3cret-pw%21" not in scrubbed and "*****" in scrubbed
+
+
+# --- No secret where it should not be --------------------------------------------------------------------------
+
+
+def test_no_secret_in_responses_logs_pages_admin_or_dumpdata(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    admin = make_user("ada", "admin")
+    login(client, admin)
+    texts = [create(client).content.decode()]
+    texts.append(
+        client.patch(
+            "/api/v1/connections/warehouse", {"password": PASSWORD, "login": "other"}, content_type="application/json"
+        ).content.decode()
+    )
+    for url in (
+        "/api/v1/connections",
+        "/api/v1/connections/warehouse",
+        "/connections/",
+        "/connections/warehouse/",
+        "/connections/warehouse/edit",
+        "/admin/governance/connection/",
+        f"/admin/governance/connection/{Connection.objects.get().pk}/change/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        texts.append(response.content.decode())
+    texts.append(client.post("/api/v1/connections/warehouse/test").content.decode())
+    texts.append(client.post("/api/v1/connections/warehouse/reveal").content.decode())  # refused: no re-auth
+    dump = StringIO()
+    call_command("dumpdata", "governance.connection", stdout=dump)
+    texts.append(dump.getvalue())
+    exported = StringIO()
+    call_command("connections_export", stdout=exported)
+    texts.append(exported.getvalue())
+    texts.append(caplog.text)
+    texts.append(repr(Connection.objects.get()) + str(Connection.objects.get()))
+    for text in texts:
+        assert PASSWORD not in text and "extra-s3cret-key" not in text
+
+
+# --- Airflow's formats ------------------------------------------------------------------------------------------
+
+
+def test_import_and_export_in_airflow_json_and_uri(tmp_path):
+    admin = make_user("ada", "admin")
+    exported_by_airflow = {
+        "orders_db": {
+            "conn_type": "postgres",
+            "host": "orders-db",
+            "login": "etl",
+            "password": PASSWORD,
+            "schema": "shop",
+            "port": 5432,
+            "extra": json.dumps({"sslmode": "require"}),
+        },
+        "landing": {
+            "conn_type": "aws",
+            "host": None,
+            "login": "AKIA",
+            "password": "aws-s3cret",
+            "schema": None,
+            "port": None,
+            "extra": json.dumps({"region_name": "eu-west-1"}),
+        },
+    }
+    path = tmp_path / "connections.json"
+    path.write_text(json.dumps(exported_by_airflow))
+    out = StringIO()
+    call_command("connections_import", str(path), stdout=out)
+    assert "2 created, 0 updated" in out.getvalue()
+
+    without = StringIO()
+    call_command("connections_export", stdout=without)
+    plain = json.loads(without.getvalue())
+    assert plain["orders_db"]["password"] is None and plain["orders_db"]["host"] == "orders-db"
+
+    with pytest.raises(CommandError, match="admins"):
+        call_command("connections_export", "--with-secrets", stdout=StringIO())
+    full = StringIO()
+    call_command("connections_export", "--with-secrets", "--as", admin.username, stdout=full)
+    data = json.loads(full.getvalue())
+    assert data["orders_db"]["password"] == PASSWORD
+    assert json.loads(data["orders_db"]["extra"]) == {"sslmode": "require"}
+
+    uris = StringIO()
+    call_command("connections_export", "--format", "uri", "--with-secrets", "--as", admin.username, stdout=uris)
+    line = next(line for line in uris.getvalue().splitlines() if line.startswith("orders_db="))
+    assert line == "orders_db=postgres://etl:Tr1b-s3cret-pw%21@orders-db:5432/shop?sslmode=require"
+    uri_file = tmp_path / "uris.txt"
+    uri_file.write_text(uris.getvalue().replace("orders_db=", "orders_copy=", 1))
+    call_command("connections_import", str(uri_file), stdout=StringIO())
+    copy = connections.from_airflow_uri(line.split("=", 1)[1])
+    assert copy["password"] == PASSWORD and copy["extra"] == {"sslmode": "require"}
+    login_check = Connection.objects.get(slug="orders_copy")
+    assert (login_check.host, login_check.port, login_check.schema, login_check.login) == (
+        "orders-db",
+        5432,
+        "shop",
+        "etl",
+    )
+
+
+def test_importing_a_malformed_file_changes_nothing(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("good=postgres://u:p@h/db\nthis is not a connection\n")
+    with pytest.raises(CommandError, match=":2"):
+        call_command("connections_import", str(path), stdout=StringIO())
+    assert not Connection.objects.exists()
