@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ApiToken
+from .models import ApiToken, AuditRecord
 
 
 @admin.register(ApiToken)
@@ -22,4 +22,25 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         # Tokens are issued by `manage.py create_token` or the token API, which show the secret once.
+        return False
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(admin.ModelAdmin):
+    """Read-only: the audit trail is append-only, written by governance.audit.record alone."""
+
+    list_display = ["sequence", "time", "actor_label", "action", "object_type", "object_name", "outcome", "source_ip"]
+    list_filter = ["outcome", "action"]
+    search_fields = ["actor_label", "action", "object_name", "object_id", "request_id"]
+    date_hierarchy = "time"
+    readonly_fields = [f.name for f in AuditRecord._meta.fields]
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
