@@ -235,13 +235,31 @@ def _append(head: AuditChainHead, contents: list[dict[str, Any]]) -> list[AuditR
                 hash=previous,
             )
         )
-    if len(items) == 1:
-        items[0].save(force_insert=True)
-    else:
+    if len(items) > 1 and connection.vendor == "postgresql":
+        _copy(items)
+    elif len(items) > 1:
         AuditRecord.objects.bulk_create(items)
+    else:
+        items[0].save(force_insert=True)
     AuditChainHead.objects.filter(pk=head.pk).update(sequence=sequence, hash=previous)
     head.sequence, head.hash = sequence, previous
     return items
+
+
+def _copy(items: list[AuditRecord]) -> None:
+    """COPY instead of INSERT for bulk appends on PostgreSQL: an order of magnitude less Python per row."""
+    columns = [f for f in AuditRecord._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(AuditRecord._meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for item in items:
+            copy.write_row([_copy_value(f, getattr(item, f.attname)) for f in columns])
+
+
+def _copy_value(field, value):
+    if isinstance(field, models.JSONField):
+        return None if value is None else orjson.dumps(value).decode()
+    return value
 
 
 def _lock_head() -> AuditChainHead:
@@ -543,7 +561,7 @@ EXPORT_FORMATS = ("csv", "jsonl")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl"}
 EXPORT_FIELDS = [*auditchain.HASHED_FIELDS, "hash"]
 # Cells a spreadsheet would run as a formula: user agents and attempted usernames come from strangers.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = "=+-@\t\r"
 _FLUSH_BYTES = 64 * 1024
 
 
@@ -598,24 +616,42 @@ def _csv(records) -> Iterator[bytes]:
     sink = _Lines()
     writer = csv.writer(sink)
     writer.writerow(EXPORT_FIELDS)
-    size = 0
-    for entry in entries(records):
-        writer.writerow([_cell(entry[name]) for name in EXPORT_FIELDS])
-        size += 1
-        if size >= 500:
+    rows = []
+    for e in entries(records):
+        rows.append(
+            [
+                e["sequence"],
+                e["time"],
+                "" if e["actor_id"] is None else e["actor_id"],
+                _text(e["actor"]),
+                e["action"],
+                _text(e["object_type"]),
+                _text(e["object_id"]),
+                _text(e["object_name"]),
+                e["outcome"],
+                e["source_ip"],
+                _text(e["user_agent"]),
+                _text(e["request_id"]),
+                _json_cell(e["changes"]),
+                _json_cell(e["detail"]),
+                e["previous_hash"],
+                e["hash"],
+            ]
+        )
+        if len(rows) >= 500:
+            writer.writerows(rows)
+            rows.clear()
             yield sink.take()
-            size = 0
+    writer.writerows(rows)
     yield sink.take()
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+def _text(value: str) -> str:
+    return "'" + value if value and value[0] in _FORMULA_START else value
+
+
+def _json_cell(value: Any) -> str:
+    return "" if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 # Retention.
