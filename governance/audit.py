@@ -56,7 +56,7 @@ ACTIONS: dict[str, str] = {
     "token.first_use": "An API token authenticated a request for the first time. actor: the token.",
     "quarantine.replayed": "A quarantined event was replayed; outcome failure when refused again. "
     "changes.status; detail: result, raw_event_id, reason.",
-    "audit.exported": "The audit trail was exported. detail: format, filters, via (api, page, cli).",
+    "audit.exported": "The audit trail was exported. detail: format, filters, via (api or cli).",
     "audit.verified": "The chain was verified on an auditor's request. detail: ok, count, first, last, broken.",
     "audit.retention": "Records older than the cutoff were deleted; this record is the anchor that keeps the "
     "chain verifiable. detail: before, count, first_sequence, last_sequence, last_hash.",

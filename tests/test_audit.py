@@ -312,3 +312,10 @@ def test_the_switch_for_the_benchmark_turns_recording_off(settings):
     assert audit.record("audit.verified") is None
     create_token(name="unaudited", scope="read")
     assert not AuditRecord.objects.exists()
+
+
+def test_every_action_is_documented_in_docs_audit_md():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "audit.md").read_text()
+    assert [name for name in audit.ACTIONS if f"`{name}`" not in text] == []
