@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ApiToken, Connection
+from .models import ApiToken, AuditRecord, Connection
 
 
 @admin.register(ApiToken)
@@ -39,3 +39,22 @@ class ConnectionAdmin(admin.ModelAdmin):
     def secrets_set(self, obj):
         parts = [name for name, present in (("password", obj.has_password), ("extra", obj.has_extra)) if present]
         return ", ".join(parts) + " set (encrypted)" if parts else "none"
+@admin.register(AuditRecord)
+class AuditRecordAdmin(admin.ModelAdmin):
+    """Read-only: the audit trail is append-only, written by governance.audit.record alone."""
+
+    list_display = ["sequence", "time", "actor_label", "action", "object_type", "object_name", "outcome", "source_ip"]
+    list_filter = ["outcome", "action"]
+    search_fields = ["actor_label", "action", "object_name", "object_id", "request_id"]
+    date_hierarchy = "time"
+    readonly_fields = [f.name for f in AuditRecord._meta.fields]
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

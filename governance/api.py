@@ -1,13 +1,18 @@
 """Shared API plumbing."""
 
+from rest_framework import status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import audit
 
 
 def exception_handler(exc, context):
-    """DRF's handler, with the request id added so a user can quote it."""
+    """DRF's handler, with the request id added so a user can quote it, and every refusal (403) audited."""
     response = drf_exception_handler(exc, context)
+    request = context.get("request")
+    if response is not None and response.status_code == status.HTTP_403_FORBIDDEN and request is not None:
+        audit.record_denied(request=request, reason=str(getattr(exc, "detail", "") or exc))
     if response is not None and isinstance(response.data, dict):
-        request = context.get("request")
         request_id = getattr(request, "request_id", None)
         if request_id:
             response.data.setdefault("requestId", request_id)

@@ -118,3 +118,104 @@ class Connection(models.Model):
     @property
     def has_extra(self) -> bool:
         return bool(self.extra_encrypted)
+class AuditRecordQuerySet(models.QuerySet):
+    def matching(
+        self,
+        *,
+        actor: str = "",
+        action: str = "",
+        object: str = "",
+        outcome: str = "",
+        after=None,
+        before=None,
+        first: int | None = None,
+        last: int | None = None,
+    ) -> "AuditRecordQuerySet":
+        """The auditor's filters. `action` may end in `.*` for a family (`auth.*`); `object` matches a
+        `type:id`, a type, an id or part of the object's name."""
+        records = self
+        if actor:
+            records = records.filter(models.Q(actor_label=actor) | models.Q(actor__username=actor))
+        if action.endswith(".*"):
+            records = records.filter(action__startswith=action[:-1])
+        elif action:
+            records = records.filter(action=action)
+        if object:
+            match = models.Q(object_type=object) | models.Q(object_id=object) | models.Q(object_name__icontains=object)
+            type_, _, id_ = object.partition(":")
+            if id_:
+                match |= models.Q(object_type=type_, object_id=id_)
+            records = records.filter(match)
+        if outcome:
+            records = records.filter(outcome=outcome)
+        if after is not None:
+            records = records.filter(time__gte=after)
+        if before is not None:
+            records = records.filter(time__lt=before)
+        if first is not None:
+            records = records.filter(sequence__gte=first)
+        if last is not None:
+            records = records.filter(sequence__lte=last)
+        return records
+
+
+class AuditRecord(models.Model):
+    """One entry of the audit trail: who did what to which object, when, from where, and how it went.
+
+    Append-only and hash-chained: `hash` is the SHA-256 of the canonical content (governance.auditchain), which
+    includes `previous_hash`. Written only by `governance.audit.record`; on PostgreSQL a trigger refuses UPDATE
+    and DELETE (retention excepted, see migration 0003).
+    """
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+        DENIED = "denied", "Denied"
+
+    sequence = models.BigIntegerField(unique=True, help_text="Position in the chain: 1, 2, 3 … without gaps.")
+    time = models.DateTimeField(db_index=True)
+    # No database constraint and no cascade: deleting a user must neither fail on nor rewrite their records.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=150, db_index=True, help_text="Username, token:<prefix>, or system.")
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=255, blank=True)
+    object_name = models.CharField(max_length=255, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SUCCESS)
+    # Text, not inet: the hash covers the address exactly as recorded, and inet would re-spell some IPv6 forms.
+    source_ip = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    changes = models.JSONField(null=True, blank=True, help_text="Changed fields: {field: {before, after}}.")
+    detail = models.JSONField(null=True, blank=True)
+    previous_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AuditRecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sequence"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} by {self.actor_label} ({self.outcome})"
+
+
+class AuditChainHead(models.Model):
+    """The chain's last (sequence, hash), in one row: appenders lock it, which serialises the chain.
+
+    It also lets `audit_verify` notice records cut from the end, which a walk of the records alone cannot.
+    """
+
+    sequence = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"audit chain head at {self.sequence}"

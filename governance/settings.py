@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "governance.observability.RequestIdMiddleware",
+    "governance.audit.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -226,6 +227,14 @@ TRIBUTARY_REAUTH_SECONDS = int(os.environ.get("TRIBUTARY_REAUTH_SECONDS", 300))
 TRIBUTARY_MAX_EVENT_BYTES = int(os.environ.get("TRIBUTARY_MAX_EVENT_BYTES", 5 * 1024 * 1024))
 TRIBUTARY_MAX_BATCH_BYTES = int(os.environ.get("TRIBUTARY_MAX_BATCH_BYTES", 50 * 1024 * 1024))
 TRIBUTARY_DERIVE_BATCH_SIZE = int(os.environ.get("TRIBUTARY_DERIVE_BATCH_SIZE", 500))
+
+# Audit trail (docs/audit.md).
+# Proxies (IPs or CIDRs) whose X-Forwarded-For is believed for the source IP of audit records; none by default.
+TRIBUTARY_TRUSTED_PROXIES = env_list("TRIBUTARY_TRUSTED_PROXIES", "")
+# What `manage.py audit_retention` keeps when not told otherwise: ten years.
+TRIBUTARY_AUDIT_RETENTION_DAYS = int(os.environ.get("TRIBUTARY_AUDIT_RETENTION_DAYS", 3650))
+# Benchmark only (bench_audit's on/off comparison): off, nothing is recorded. Never turn it off in production.
+TRIBUTARY_AUDIT_ENABLED = env_bool("TRIBUTARY_AUDIT_ENABLED", True)
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {

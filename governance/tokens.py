@@ -4,10 +4,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from . import audit
 from .models import ApiToken
 
 TOKEN_PREFIX = "trb_"
@@ -33,7 +35,9 @@ def create_token(
     namespaces: list[str] | None = None,
     owner=None,
     expires_at: datetime | None = None,
+    actor: Any = None,
 ) -> IssuedToken:
+    """A new token and its secret. `actor` is who made it (default: the current request's user)."""
     if scope not in ApiToken.Scope.values:
         raise ValueError(f"unknown scope {scope!r}: use one of {', '.join(ApiToken.Scope.values)}")
     if not name.strip():
@@ -48,14 +52,33 @@ def create_token(
         owner=owner,
         expires_at=expires_at,
     )
+    audit.record("token.created", actor=actor, target=token, changes=audit.diff({}, _described(token)))
     return IssuedToken(token=token, secret=secret)
 
 
+def _described(token: ApiToken) -> dict[str, Any]:
+    """What an audit record says about a token: never its secret, nor even its digest."""
+    return {
+        "name": token.name,
+        "prefix": token.prefix,
+        "scope": token.scope,
+        "namespaces": token.namespaces,
+        "owner": token.owner.get_username() if token.owner else None,
+        "expires_at": token.expires_at,
+    }
+
+
 @transaction.atomic
-def revoke_token(*, token: ApiToken) -> ApiToken:
+def revoke_token(*, token: ApiToken, actor: Any = None) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit.record(
+            "token.revoked",
+            actor=actor,
+            target=token,
+            changes=audit.diff({"revoked_at": None}, {"revoked_at": token.revoked_at}),
+        )
     return token
 
 
@@ -73,7 +96,13 @@ def authenticate_secret(secret: str) -> ApiToken | None:
     if token is None or not token.is_active:
         return None
     now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+    if token.last_used_at is None:
+        with transaction.atomic():
+            # Conditional, so that of two first requests at once only one records the first use.
+            if ApiToken.objects.filter(pk=token.pk, last_used_at__isnull=True).update(last_used_at=now):
+                audit.record("token.first_use", actor=token, target=token)
+        token.last_used_at = now
+    elif now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token

@@ -4,7 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 
-from . import account_views, connection_views, token_views, views
+from . import account_views, audit_views, connection_views, token_views, views
+from .audit_api import AuditTrailView, AuditVerifyView
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -55,6 +56,12 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[IsAuthenticated]),
         name="api-docs",
     ),
+    path("api/v1/audit", AuditTrailView.as_view(), name="audit-trail"),
+    path("api/v1/audit/verify", AuditVerifyView.as_view(), name="audit-verify"),
+    path("audit/", audit_views.trail, name="audit"),
     path("api/v1/", include("lineage.api.urls")),
     path("", include("lineage.urls")),
 ]
+
+# Django's 403 page, after recording the refusal in the audit trail.
+handler403 = "governance.views.permission_denied"

@@ -2,8 +2,11 @@ import os
 
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from django.views import defaults
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest, multiprocess
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+
+from . import audit
 
 
 def healthz(request):
@@ -33,3 +36,9 @@ def metrics(request):
     quarantined = Gauge("tributary_quarantine_pending", "Refused events waiting in the quarantine", registry=registry)
     quarantined.set(QuarantinedEvent.objects.filter(status=QuarantinedEvent.Status.PENDING).count())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def permission_denied(request, exception):
+    """Django's 403 page (handler403), after recording the refusal."""
+    audit.record_denied(request=request, reason=str(exception or ""))
+    return defaults.permission_denied(request, exception)

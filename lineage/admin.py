@@ -66,7 +66,7 @@ class QuarantinedEventAdmin(admin.ModelAdmin):
     def replay(self, request, queryset):
         replayed = failed = 0
         for item in queryset.filter(status=QuarantinedEvent.Status.PENDING):
-            result = services.replay_quarantined(item=item)
+            result = services.replay_quarantined(item=item, actor=request.user)
             if result.stored:
                 replayed += 1
             else:

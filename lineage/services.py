@@ -9,7 +9,8 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
-from governance.models import ApiToken
+from governance import audit
+from governance.models import ApiToken, AuditRecord
 from governance.observability import EVENTS_ACCEPTED, EVENTS_REJECTED
 
 from .models import Annotation, DeriveQueue, QuarantinedEvent, RawEvent
@@ -161,18 +162,23 @@ def ingest_batch(*, events: list[Any], token: ApiToken | None, source: str = "ba
     return results
 
 
-def replay_quarantined(*, item: QuarantinedEvent) -> IngestResult:
-    """Run a quarantined payload through ingestion again (after a fix of the producer or of Tributary)."""
-    if item.status != QuarantinedEvent.Status.PENDING:
-        raise ValueError(f"quarantined event #{item.pk} is {item.status}, not pending")
-    try:
-        event = decode_json(item.body)
-    except PayloadError as error:
-        result = IngestResult(REFUSED, errors=[Problem("", str(error)).as_dict()])
-    else:
-        result = ingest_event(event=event, body=item.body, token=item.token, source="replay", quarantine=False)
+def replay_quarantined(*, item: QuarantinedEvent, actor: Any = None) -> IngestResult:
+    """Run a quarantined payload through ingestion again (after a fix of the producer or of Tributary).
+
+    One transaction: the stored event, the quarantine's new status and the audit record of who replayed it
+    stand or fall together. The row lock makes two replays of the same event run one after the other.
+    """
     with transaction.atomic():
         item = QuarantinedEvent.objects.select_for_update().get(pk=item.pk)
+        if item.status != QuarantinedEvent.Status.PENDING:
+            raise ValueError(f"quarantined event #{item.pk} is {item.status}, not pending")
+        try:
+            event = decode_json(item.body)
+        except PayloadError as error:
+            result = IngestResult(REFUSED, errors=[Problem("", str(error)).as_dict()])
+        else:
+            result = ingest_event(event=event, body=item.body, token=item.token, source="replay", quarantine=False)
+        before = {"status": item.status}
         if result.stored:
             item.status = QuarantinedEvent.Status.REPLAYED
             item.replayed_at = timezone.now()
@@ -181,6 +187,14 @@ def replay_quarantined(*, item: QuarantinedEvent) -> IngestResult:
             item.errors = result.errors
             item.reason = result.reason[:255]
         item.save()
+        audit.record(
+            "quarantine.replayed",
+            actor=actor,
+            target=item,
+            outcome=AuditRecord.Outcome.SUCCESS if result.stored else AuditRecord.Outcome.FAILURE,
+            changes=audit.diff(before, {"status": item.status}),
+            detail={"result": result.outcome, "raw_event_id": result.raw_event_id, "reason": result.reason[:500]},
+        )
     return result
 
 

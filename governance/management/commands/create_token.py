@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from governance.audit import cli_actor
 from governance.tokens import create_token
 
 
@@ -33,7 +34,9 @@ class Command(BaseCommand):
             raise CommandError("--expires-in-days must be a positive number of days")
         expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
         try:
-            issued = create_token(name=name, scope=scope, namespaces=namespaces, owner=user, expires_at=expires_at)
+            issued = create_token(
+                name=name, scope=scope, namespaces=namespaces, owner=user, expires_at=expires_at, actor=cli_actor()
+            )
         except ValueError as error:
             raise CommandError(str(error)) from None
         where = ", ".join(issued.token.namespaces) or "all namespaces"

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.audit import cli_actor
 from lineage import services
 from lineage.models import QuarantinedEvent
 
@@ -53,7 +54,7 @@ class Command(BaseCommand):
             if item.status != QuarantinedEvent.Status.PENDING:
                 self.stderr.write(f"#{item.pk} is {item.status}; skipped")
                 continue
-            result = services.replay_quarantined(item=item)
+            result = services.replay_quarantined(item=item, actor=cli_actor())
             if result.stored:
                 replayed += 1
                 self.stdout.write(f"#{item.pk} {result.outcome}")

@@ -1,0 +1,742 @@
+"""The audit trail: everything is recorded through `record`, in the caller's transaction.
+
+    from governance import audit
+
+    with transaction.atomic():
+        before = audit.fields_of(connection, ["host", "login", "password"])
+        ...change the connection...
+        audit.record(
+            "connection.updated",
+            actor=user,
+            target=connection,
+            changes=audit.diff(before, audit.fields_of(connection, [...]), secret_fields={"password", "extra"}),
+        )
+
+Because the record is written in the same transaction as the change, a change without its record, or a record
+of a change that rolled back, cannot exist. Appending locks the chain head until the transaction ends, so call
+`record` as the last statement of the transaction: every audited transaction queues on that lock from the
+moment it records until it commits.
+
+Records are hash-chained (governance.auditchain) and append-only: on PostgreSQL a trigger refuses UPDATE and
+DELETE, except the DELETE of `audit_retention_cut`. There is no code path that changes a record.
+"""
+
+import contextvars
+import csv
+import functools
+import getpass
+import ipaddress
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from . import auditchain
+from .auditchain import GENESIS_HASH, Verification, entry_hash, format_time, normalise_json
+from .models import ApiToken, AuditChainHead, AuditRecord
+from .observability import current_request_id
+
+# Every action, in one table, so that every feature records the same names; `record` refuses any other.
+# Add a row (and what detail carries) before recording something new. docs/audit.md shows the same table.
+ACTIONS: dict[str, str] = {
+    # Recorded now.
+    "auth.login": "A user logged in (Django's user_logged_in signal).",
+    "auth.login_failed": "A login was refused. detail.username: the name tried, never the password.",
+    "auth.logout": "A user logged out.",
+    "access.denied": "A request refused with 403, API (governance.api) or page (handler403). "
+    "detail: method, path, reason.",
+    "token.created": "An API token was created. changes: name, prefix, scope, namespaces, owner, expires_at.",
+    "token.revoked": "An API token was revoked. changes.revoked_at.",
+    "token.first_use": "An API token authenticated a request for the first time. actor: the token.",
+    "quarantine.replayed": "A quarantined event was replayed; outcome failure when refused again. "
+    "changes.status; detail: result, raw_event_id, reason.",
+    "audit.exported": "The audit trail was exported. detail: format, filters, via (api or cli).",
+    "audit.verified": "The chain was verified on an auditor's request. detail: ok, count, first, last, broken.",
+    "audit.retention": "Records older than the cutoff were deleted; this record is the anchor that keeps the "
+    "chain verifiable. detail: before, count, first_sequence, last_sequence, last_hash.",
+    "audit.checkpoint": "The chain head was signed. detail: sequence, hash, signature, key_id.",
+    # Provided for the session policy and MFA (call record_session_expired / record).
+    "auth.session_expired": "A session ended by the session policy. detail.reason: idle, absolute, ...",
+    "auth.mfa_failed": "A second factor was refused. detail.method: totp, webauthn, ...",
+    # Reserved for the features being built next: users, roles and grants (RBAC), connections, metadata,
+    # compliance. Use these names.
+    "user.created": "A user account was created. changes: its fields (password as 'changed').",
+    "user.updated": "A user account was changed (active, staff, email, password as 'changed'). changes.",
+    "user.deleted": "A user account was deleted.",
+    "role.granted": "A user was given a role (group). target: the user; detail.role.",
+    "role.revoked": "A user lost a role (group). target: the user; detail.role.",
+    "role.permissions_changed": "A role's permissions changed. target: the group; changes.permissions.",
+    "grant.added": "A per-namespace grant was given. target: the namespace; detail: grantee, permission.",
+    "grant.removed": "A per-namespace grant was taken away. target: the namespace; detail: grantee, permission.",
+    "connection.created": "A connection was created. changes: its fields, secrets as 'changed'.",
+    "connection.updated": "A connection was changed. changes: the changed fields, secrets as 'changed'.",
+    "connection.deleted": "A connection was deleted.",
+    "connection.revealed": "A connection's secrets were asked for; outcome denied when refused.",
+    "metadata.updated": "Dataset or job metadata was edited (description, tags, owners, classification). changes.",
+    "compliance.report_generated": "A compliance report was generated. detail: start, end, format.",
+    "compliance.report_downloaded": "A compliance report was downloaded. detail: start, end, format.",
+}
+
+# Keys whose values never enter a record, whoever passes them: a belt to diff()'s braces.
+SECRET_KEYS = frozenset(
+    {"password", "secret", "api_key", "apikey", "private_key", "passphrase", "client_secret", "access_token"}
+)
+CHANGED = "changed"
+REDACTED = "[redacted]"
+
+_current_request: contextvars.ContextVar = contextvars.ContextVar("audit_request", default=None)
+
+
+class AuditContextMiddleware:
+    """Keeps the current request at hand, so services deep down record its source IP, user agent and id."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _current_request.reset(token)
+
+
+def current_request():
+    return _current_request.get()
+
+
+def cli_actor() -> str:
+    """The actor of a management command: the operating-system user who ran it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+# Recording.
+
+
+def record(
+    action: str,
+    *,
+    actor: Any = None,
+    target: models.Model | tuple[str, Any, str] | None = None,
+    outcome: str = AuditRecord.Outcome.SUCCESS,
+    changes: Mapping[str, Any] | None = None,
+    request: Any = None,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditRecord | None:
+    """Append one record to the chain, in the caller's transaction (or its own when there is none).
+
+    actor: a User, an ApiToken (recorded as token:<prefix>), a label for processes (`cli_actor()`), or None:
+    then the request's user or token, else "anonymous" inside a request and "system" outside one.
+    target: a model instance, or (type, id, readable name). request: a Django or DRF request; default the
+    current one (AuditContextMiddleware), for the source IP, user agent and request id.
+
+    Returns None only when TRIBUTARY_AUDIT_ENABLED is off, which exists for bench_audit's comparison.
+    """
+    if not getattr(settings, "TRIBUTARY_AUDIT_ENABLED", True):
+        return None
+    content = _content(action, actor, target, outcome, changes, request, detail)
+    # savepoint=False: if the record cannot be written, the caller's whole transaction fails with it.
+    with transaction.atomic(savepoint=False):
+        head = _lock_head()
+        (item,) = _append(head, [content])
+        return item
+
+
+def bulk_append(records: Iterable[Mapping[str, Any]], *, batch_size: int = 5000) -> int:
+    """Append many records at once (imports, tests, benchmarks): each item holds `record`'s keyword arguments
+    plus `action`. One lock and one INSERT per batch; returns how many were appended."""
+    count = 0
+    with transaction.atomic():
+        head = _lock_head()
+        batch = []
+        for item in records:
+            item = dict(item)
+            batch.append(
+                _content(
+                    item.pop("action"),
+                    item.pop("actor", None),
+                    item.pop("target", None),
+                    item.pop("outcome", AuditRecord.Outcome.SUCCESS),
+                    item.pop("changes", None),
+                    item.pop("request", None),
+                    item.pop("detail", None),
+                )
+            )
+            if len(batch) >= batch_size:
+                count += len(_append(head, batch))
+                batch = []
+        if batch:
+            count += len(_append(head, batch))
+    return count
+
+
+def _content(action, actor, target, outcome, changes, request, detail) -> dict[str, Any]:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}: add it to governance.audit.ACTIONS first")
+    if outcome not in AuditRecord.Outcome.values:
+        raise ValueError(f"unknown outcome {outcome!r}: use one of {', '.join(AuditRecord.Outcome.values)}")
+    if request is None:
+        request = current_request()
+    actor_id, label = _actor(actor, request)
+    source_ip, user_agent, request_id = _origin(request)
+    object_type, object_id, object_name = _target(target)
+    return {
+        "actor_id": actor_id,
+        "actor": label[:150],
+        "action": action,
+        "object_type": object_type[:100],
+        "object_id": object_id[:255],
+        "object_name": object_name[:255],
+        "outcome": str(outcome),
+        "source_ip": source_ip,
+        "user_agent": user_agent[:512],
+        "request_id": request_id[:64],
+        "changes": normalise_json(_scrub(changes, CHANGED)) if changes else None,
+        "detail": normalise_json(_scrub(detail, REDACTED)) if detail else None,
+    }
+
+
+def _append(head: AuditChainHead, contents: list[dict[str, Any]]) -> list[AuditRecord]:
+    """Chain the contents after the (locked) head, insert them and move the head."""
+    items = []
+    sequence, previous = head.sequence, head.hash
+    for content in contents:
+        # The time is taken under the lock, so it never goes backwards along the chain (clock steps aside).
+        now = timezone.now()
+        sequence += 1
+        entry = {**content, "sequence": sequence, "time": format_time(now), "previous_hash": previous}
+        previous = entry_hash(entry)
+        items.append(
+            AuditRecord(
+                sequence=sequence,
+                time=now,
+                actor_id=entry["actor_id"],
+                actor_label=entry["actor"],
+                action=entry["action"],
+                object_type=entry["object_type"],
+                object_id=entry["object_id"],
+                object_name=entry["object_name"],
+                outcome=entry["outcome"],
+                source_ip=entry["source_ip"],
+                user_agent=entry["user_agent"],
+                request_id=entry["request_id"],
+                changes=entry["changes"],
+                detail=entry["detail"],
+                previous_hash=entry["previous_hash"],
+                hash=previous,
+            )
+        )
+    if len(items) > 1 and connection.vendor == "postgresql":
+        _copy(items)
+    elif len(items) > 1:
+        AuditRecord.objects.bulk_create(items)
+    else:
+        items[0].save(force_insert=True)
+    AuditChainHead.objects.filter(pk=head.pk).update(sequence=sequence, hash=previous)
+    head.sequence, head.hash = sequence, previous
+    return items
+
+
+def _copy(items: list[AuditRecord]) -> None:
+    """COPY instead of INSERT for bulk appends on PostgreSQL: an order of magnitude less Python per row."""
+    columns = [f for f in AuditRecord._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(AuditRecord._meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for item in items:
+            copy.write_row([_copy_value(f, getattr(item, f.attname)) for f in columns])
+
+
+def _copy_value(field, value):
+    if isinstance(field, models.JSONField):
+        return None if value is None else orjson.dumps(value).decode()
+    return value
+
+
+def _lock_head() -> AuditChainHead:
+    """Lock the one-row chain head (creating it from the last record if it is missing) and return it.
+
+    Two appenders never read the same head: the second waits here until the first commits, then reads the
+    head the first wrote. On SQLite the write lock taken at BEGIN IMMEDIATE already serialises them.
+    """
+    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        last = AuditRecord.objects.order_by("-sequence").values("sequence", "hash").first()
+        last = last or {"sequence": 0, "hash": GENESIS_HASH}
+        AuditChainHead.objects.bulk_create([AuditChainHead(pk=1, **last)], ignore_conflicts=True)
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def _actor(actor: Any, request: Any) -> tuple[int | None, str]:
+    if actor is None and request is not None:
+        auth = getattr(request, "auth", None)
+        user = getattr(request, "user", None)
+        if isinstance(auth, ApiToken):
+            actor = auth
+        elif user is not None and user.is_authenticated:
+            actor = user
+    token = getattr(actor, "token", None)  # governance.authentication.TokenUser: a token without an owner
+    if isinstance(token, ApiToken):
+        actor = token
+    if isinstance(actor, ApiToken):
+        # The owner answers for the token (so filtering by their name finds it); the label says it was the token.
+        return actor.owner_id, f"token:{actor.prefix}"
+    if isinstance(actor, str):
+        return None, actor
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return None, "anonymous" if request is not None else "system"
+    return actor.pk, actor.get_username()
+
+
+def _origin(request: Any) -> tuple[str, str, str]:
+    if request is None:
+        return "", "", current_request_id()
+    meta = request.META
+    source_ip = client_ip(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""))
+    request_id = getattr(request, "request_id", "") or current_request_id()
+    return source_ip, meta.get("HTTP_USER_AGENT", ""), request_id
+
+
+def client_ip(remote_addr: str, forwarded_for: str = "") -> str:
+    """REMOTE_ADDR, or, when it is one of TRIBUTARY_TRUSTED_PROXIES, the client the proxies say they served.
+
+    X-Forwarded-For is read from the right, skipping trusted proxies: anything further left was written by the
+    client itself and proves nothing.
+    """
+    trusted = _trusted_networks(tuple(getattr(settings, "TRIBUTARY_TRUSTED_PROXIES", ())))
+    address = _parse_ip(remote_addr)
+    if address is None:
+        return remote_addr[:64]
+    if not trusted or not forwarded_for or not _is_trusted(address, trusted):
+        return str(address)
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        hop_address = _parse_ip(hop)
+        if hop_address is None:
+            break  # a malformed hop: stop at the last proxy we could read
+        address = hop_address
+        if not _is_trusted(hop_address, trusted):
+            break
+    return str(address)
+
+
+@functools.lru_cache(maxsize=8)
+def _trusted_networks(entries: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _is_trusted(address, networks) -> bool:
+    return any(address in network for network in networks if network.version == address.version)
+
+
+def _parse_ip(value: str):
+    value = value.strip()
+    if value.startswith("[") and "]" in value:
+        value = value[1 : value.index("]")]
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _target(target: Any) -> tuple[str, str, str]:
+    if target is None:
+        return "", "", ""
+    if isinstance(target, models.Model):
+        return target._meta.label_lower, str(target.pk), str(target)
+    object_type, object_id, object_name = target
+    return str(object_type), "" if object_id is None else str(object_id), str(object_name or "")
+
+
+def _scrub(value: Any, replacement: str) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: replacement if str(key).lower() in SECRET_KEYS else _scrub(item, replacement)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(item, replacement) for item in value]
+    return value
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any], *, secret_fields: Iterable[str] = ()) -> dict[str, Any]:
+    """{field: {"before": old, "after": new}} for the fields that changed; a secret field is just "changed".
+
+    A field missing on one side counts as None (so diff({}, fields) describes a creation).
+    """
+    secrets = {name.lower() for name in secret_fields} | SECRET_KEYS
+    changes: dict[str, Any] = {}
+    for name in sorted(set(before) | set(after), key=str):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        changes[name] = CHANGED if str(name).lower() in secrets else {"before": old, "after": new}
+    return normalise_json(changes)
+
+
+def fields_of(instance: models.Model, names: Iterable[str]) -> dict[str, Any]:
+    """The named fields of a model instance as plain values (foreign keys as their id), for `diff`."""
+    values = {}
+    for name in names:
+        field = instance._meta.get_field(name)
+        values[name] = getattr(instance, field.attname)
+    return values
+
+
+def record_session_expired(*, user: Any, request: Any = None, reason: str = "idle") -> AuditRecord | None:
+    """For the session policy: a session of `user` ended because it was idle or too old."""
+    return record("auth.session_expired", actor=user, target=user, request=request, detail={"reason": reason})
+
+
+def on_logged_in(sender, request, user, **kwargs) -> None:
+    record("auth.login", actor=user, target=user, request=request)
+
+
+def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    """The name tried, never the password (Django has already masked it in `credentials`; it is not read)."""
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    username = str(credentials.get(model.USERNAME_FIELD) or credentials.get("username") or "")[:150]
+    known = model._default_manager.filter(**{model.USERNAME_FIELD: username}).values_list("pk", flat=True).first()
+    record(
+        "auth.login_failed",
+        actor="anonymous",
+        target=(model._meta.label_lower, known, username) if username else None,
+        outcome=AuditRecord.Outcome.FAILURE,
+        request=request,
+        detail={"username": username},
+    )
+
+
+def on_logged_out(sender, request, user, **kwargs) -> None:
+    if user is not None:
+        record("auth.logout", actor=user, target=user, request=request)
+
+
+def record_denied(*, request: Any, reason: str = "") -> AuditRecord | None:
+    """A refused request (403), API or page: who asked for what."""
+    detail = {"method": request.method, "path": request.path[:500]}
+    if reason:
+        detail["reason"] = reason[:500]
+    return record("access.denied", request=request, outcome=AuditRecord.Outcome.DENIED, detail=detail)
+
+
+# Reading: the canonical entries the chain is computed over, for verification and export.
+
+_COLUMNS = [
+    "sequence",
+    "time",
+    "actor_id",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "object_name",
+    "outcome",
+    "source_ip",
+    "user_agent",
+    "request_id",
+    "changes",
+    "detail",
+    "previous_hash",
+    "hash",
+]
+
+
+def entry_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A record (as `.values(*_COLUMNS)`) in the canonical shape: what is hashed, exported and shown by the API."""
+    entry = dict(row)
+    entry["actor"] = entry.pop("actor_label")
+    entry["time"] = format_time(entry["time"])
+    return entry
+
+
+def entries(records: "models.QuerySet[AuditRecord]", *, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
+    """Canonical entries of the records in chain order, streamed (a server-side cursor on PostgreSQL)."""
+    for row in records.order_by("sequence").values(*_COLUMNS).iterator(chunk_size=chunk_size):
+        yield entry_of(row)
+
+
+def page(records: "models.QuerySet[AuditRecord]", *, limit: int, offset: int) -> list[dict[str, Any]]:
+    """One page of records, newest first."""
+    return [entry_of(row) for row in records.order_by("-sequence").values(*_COLUMNS)[offset : offset + limit]]
+
+
+# Verification.
+
+
+def verify_chain(*, first: int | None = None, last: int | None = None, batch_size: int = 5000) -> Verification:
+    """Walk records first..last (default: all) in batches and return the first broken link, if any.
+
+    Memory stays constant: batches are read by sequence (keyset), never the whole table. Without `last`, the
+    walk ends at the chain head as it was when the check began (appends made meanwhile wait for the next
+    check), and the last record must be the head: that notices records cut from the end, or a last record
+    rewritten with a recomputed hash.
+    """
+    head = None
+    if last is None:
+        head = AuditChainHead.objects.filter(pk=1).values("sequence", "hash").first()
+        last = head["sequence"] if head else None
+    lowest = AuditRecord.objects.order_by("sequence").values_list("sequence", flat=True).first()
+    if lowest is None or (last is not None and lowest > last):
+        return _check_head(Verification(0, None, None, None), head, first)
+    start = max(first or lowest, lowest)  # what retention cut is accounted for by its anchor, not missing
+    previous = _predecessor(start)
+    if previous is None:
+        reason = "the records before it are missing and no retention anchor accounts for them"
+        return Verification(0, start, None, None, auditchain.Broken(start, reason))
+    result = auditchain.walk(_batches(start, last, batch_size), previous=previous)
+    return _check_head(result, head, first) if result.ok else result
+
+
+def _predecessor(sequence: int) -> tuple[int, str] | None:
+    if sequence == 1:
+        return 0, GENESIS_HASH
+    before = AuditRecord.objects.filter(sequence=sequence - 1).values_list("hash", flat=True).first()
+    if before is not None:
+        return sequence - 1, before
+    anchor = (
+        AuditRecord.objects.filter(action=auditchain.RETENTION_ACTION, detail__last_sequence=sequence - 1)
+        .order_by("-sequence")
+        .values("action", "detail")
+        .first()
+    )
+    return auditchain.anchor_of(anchor) if anchor else None
+
+
+def _batches(start: int, last: int | None, batch_size: int) -> Iterator[dict[str, Any]]:
+    cursor = start - 1
+    while True:
+        records = AuditRecord.objects.filter(sequence__gt=cursor)
+        if last is not None:
+            records = records.filter(sequence__lte=last)
+        rows = list(records.order_by("sequence").values(*_COLUMNS)[:batch_size])
+        if not rows:
+            return
+        for row in rows:
+            yield entry_of(row)
+        cursor = rows[-1]["sequence"]
+
+
+def _check_head(result: Verification, head: Mapping[str, Any] | None, first: int | None) -> Verification:
+    if head is None or head["sequence"] == 0 or (first is not None and first > head["sequence"]):
+        return result
+    if result.last == head["sequence"] and result.last_hash == head["hash"]:
+        return result
+    if result.last == head["sequence"]:
+        broken = auditchain.Broken(result.last, "its hash differs from the one the chain head holds: it was rewritten")
+    else:
+        reason = (
+            f"the chain head is at record {head['sequence']} but the last record is {result.last or 'none'}: "
+            "records were removed from the end"
+        )
+        broken = auditchain.Broken((result.last or 0) + 1, reason)
+    return Verification(result.count, result.first, result.last, result.last_hash, broken)
+
+
+def verify_range(*, first: int | None, last: int | None, actor: Any = None, request: Any = None) -> Verification:
+    """Verify on an auditor's request, and record that it was checked and what was found."""
+    result = verify_chain(first=first, last=last)
+    outcome = AuditRecord.Outcome.SUCCESS if result.ok else AuditRecord.Outcome.FAILURE
+    record("audit.verified", actor=actor, request=request, outcome=outcome, detail=result.as_dict())
+    return result
+
+
+# Export.
+
+EXPORT_FORMATS = ("csv", "jsonl")
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl"}
+EXPORT_FIELDS = [*auditchain.HASHED_FIELDS, "hash"]
+# Cells a spreadsheet would run as a formula: user agents and attempted usernames come from strangers.
+_FORMULA_START = "=+-@\t\r"
+_FLUSH_BYTES = 64 * 1024
+
+
+def export_records(
+    *,
+    records: "models.QuerySet[AuditRecord]",
+    fmt: str,
+    filters: Mapping[str, Any] | None = None,
+    actor: Any = None,
+    request: Any = None,
+    via: str = "api",
+) -> Iterator[bytes]:
+    """Record the export, then return the file as a stream of byte chunks in chain order (oldest first).
+
+    The JSON-lines form holds the canonical entries with their hashes: `audit_verify --file` re-checks it.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    clean_filters = {k: str(v) for k, v in (filters or {}).items() if v not in (None, "")}
+    record("audit.exported", actor=actor, request=request, detail={"format": fmt, "filters": clean_filters, "via": via})
+    return _jsonl(records) if fmt == "jsonl" else _csv(records)
+
+
+def _jsonl(records) -> Iterator[bytes]:
+    buffer = bytearray()
+    for entry in entries(records):
+        buffer += orjson.dumps(entry)
+        buffer += b"\n"
+        if len(buffer) >= _FLUSH_BYTES:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+class _Lines:
+    """A file-like sink for csv.writer that hands back what was written."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    def take(self) -> bytes:
+        data = "".join(self.parts).encode()
+        self.parts.clear()
+        return data
+
+
+def _csv(records) -> Iterator[bytes]:
+    sink = _Lines()
+    writer = csv.writer(sink)
+    writer.writerow(EXPORT_FIELDS)
+    rows = []
+    for e in entries(records):
+        rows.append(
+            [
+                e["sequence"],
+                e["time"],
+                "" if e["actor_id"] is None else e["actor_id"],
+                _text(e["actor"]),
+                e["action"],
+                _text(e["object_type"]),
+                _text(e["object_id"]),
+                _text(e["object_name"]),
+                e["outcome"],
+                e["source_ip"],
+                _text(e["user_agent"]),
+                _text(e["request_id"]),
+                _json_cell(e["changes"]),
+                _json_cell(e["detail"]),
+                e["previous_hash"],
+                e["hash"],
+            ]
+        )
+        if len(rows) >= 500:
+            writer.writerows(rows)
+            rows.clear()
+            yield sink.take()
+    writer.writerows(rows)
+    yield sink.take()
+
+
+def _text(value: str) -> str:
+    return "'" + value if value and value[0] in _FORMULA_START else value
+
+
+def _json_cell(value: Any) -> str:
+    return "" if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+# Retention.
+
+
+@dataclass(frozen=True)
+class RetentionCut:
+    before: datetime
+    count: int
+    first_sequence: int | None
+    last_sequence: int | None
+    last_hash: str | None
+    dry_run: bool
+    anchor: AuditRecord | None = None
+
+
+def audit_retention_cut(*, before: datetime, dry_run: bool = False, actor: Any = None) -> RetentionCut:
+    """Delete the records older than `before` (a prefix of the chain) and append the anchor that accounts for
+    them: count, first and last sequence, and the last removed record's hash, which the first kept record links
+    to. The anchor is this operation's own record (audit.retention). A dry run changes and records nothing.
+    """
+    with transaction.atomic():
+        _lock_head()  # nobody appends while the cut is measured, made and anchored
+        boundary = (
+            AuditRecord.objects.filter(time__gte=before).order_by("sequence").values_list("sequence", flat=True).first()
+        )
+        # Only a prefix is cut (up to the first record at or after the cutoff), so the rest stays one chain.
+        doomed = AuditRecord.objects.all() if boundary is None else AuditRecord.objects.filter(sequence__lt=boundary)
+        stats = doomed.aggregate(count=Count("pk"), first=Min("sequence"), last=Max("sequence"))
+        last_hash = None
+        if stats["last"] is not None:
+            last_hash = AuditRecord.objects.filter(sequence=stats["last"]).values_list("hash", flat=True).get()
+        cut = RetentionCut(before, stats["count"], stats["first"], stats["last"], last_hash, dry_run)
+        if dry_run:
+            return cut
+        if cut.count:
+            _delete_with_permission(doomed)
+        anchor = record(
+            auditchain.RETENTION_ACTION,
+            actor=actor,
+            detail={
+                "before": format_time(before),
+                "count": cut.count,
+                "first_sequence": cut.first_sequence,
+                "last_sequence": cut.last_sequence,
+                "last_hash": cut.last_hash,
+            },
+        )
+        return RetentionCut(before, cut.count, cut.first_sequence, cut.last_sequence, last_hash, False, anchor)
+
+
+def _delete_with_permission(records) -> None:
+    if connection.vendor == "postgresql":
+        # The append-only trigger lets a DELETE through only with this transaction-local setting on; it is
+        # switched off again right away, so nothing else in the transaction rides on it.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('tributary.audit_retention', 'on', true)")
+            records.delete()
+            cursor.execute("SELECT set_config('tributary.audit_retention', 'off', true)")
+    else:
+        records.delete()
+
+
+# Signed checkpoints.
+
+
+def checkpoint(*, private_key, actor: Any = None) -> AuditRecord:
+    """Sign (sequence, hash) of the chain head with an Ed25519 key and append the signature as a record.
+
+    The checkpoint record is appended under the same lock, so it always signs the record just before it.
+    """
+    with transaction.atomic():
+        head = _lock_head()
+        if head.sequence == 0:
+            raise ValueError("the audit trail is empty: there is nothing to sign yet")
+        detail = auditchain.sign_checkpoint(private_key, head.sequence, head.hash)
+        return record(auditchain.CHECKPOINT_ACTION, actor=actor, detail=detail)
+
+
+def covering_checkpoint(last: int) -> int | None:
+    """The first checkpoint record at or after `last`: it signs the record before it, and so `last` (or, when
+    `last` is that checkpoint, everything before it)."""
+    return (
+        AuditRecord.objects.filter(action=auditchain.CHECKPOINT_ACTION, sequence__gte=last)
+        .order_by("sequence")
+        .values_list("sequence", flat=True)
+        .first()
+    )

@@ -1,0 +1,199 @@
+"""The audit trail's API: GET /api/v1/audit (a page, or a streaming CSV / JSON-lines export) and
+POST /api/v1/audit/verify. Only for users with governance.view_auditrecord (the auditor and admin roles)."""
+
+from datetime import UTC, datetime
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import permissions, serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lineage.api import params
+from lineage.selectors import BadParameter
+
+from . import audit
+from .models import AuditRecord
+
+VIEW_PERMISSION = "governance.view_auditrecord"
+FORMATS = ("json", *audit.EXPORT_FORMATS)
+DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
+
+
+class CanViewAuditTrail(permissions.BasePermission):
+    """The audit trail is for auditors and admins: whoever holds governance.view_auditrecord."""
+
+    message = "Reading the audit trail needs the auditor or admin role."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm(VIEW_PERMISSION))
+
+
+class IgnoreFormatParameter(DefaultContentNegotiation):
+    """`format` chooses the export here, not DRF's renderer: always answer (and refuse) in JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def read_filters(query) -> dict:
+    """The filters of the API and the page, from query parameters; a bad value raises BadParameter."""
+    filters = {
+        "actor": (query.get("actor") or "").strip(),
+        "action": (query.get("action") or "").strip(),
+        "object": (query.get("object") or "").strip(),
+        "outcome": params.choice(query, "outcome", ("", *AuditRecord.Outcome.values), ""),
+        "after": params.moment(query, "after"),
+        "before": params.moment(query, "before"),
+    }
+    return filters
+
+
+def export_response(stream, fmt: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(stream, content_type=audit.CONTENT_TYPES[fmt])
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+    response["X-Accel-Buffering"] = "no"  # let a proxy pass the stream on as it comes
+    return response
+
+
+FILTER_PARAMETERS = [
+    OpenApiParameter("actor", str, description="Username, token:<prefix>, cli:<user>, anonymous or system."),
+    OpenApiParameter(
+        "action", str, description="An action name (auth.login), or a family ending in .* (auth.*). See docs/audit.md."
+    ),
+    OpenApiParameter(
+        "object", str, description="type:id (governance.apitoken:3), a type, an id, or part of the object's name."
+    ),
+    OpenApiParameter("outcome", str, enum=list(AuditRecord.Outcome.values)),
+    OpenApiParameter("after", OpenApiTypes.DATETIME, description="Records at or after this time."),
+    OpenApiParameter("before", OpenApiTypes.DATETIME, description="Records before this time."),
+]
+
+RECORD_FIELDS = {
+    "sequence": serializers.IntegerField(),
+    "time": serializers.CharField(help_text="UTC, microseconds: 2025-01-31T12:00:00.000000Z"),
+    "actor_id": serializers.IntegerField(allow_null=True),
+    "actor": serializers.CharField(),
+    "action": serializers.CharField(),
+    "object_type": serializers.CharField(),
+    "object_id": serializers.CharField(),
+    "object_name": serializers.CharField(),
+    "outcome": serializers.ChoiceField(choices=AuditRecord.Outcome.values),
+    "source_ip": serializers.CharField(),
+    "user_agent": serializers.CharField(),
+    "request_id": serializers.CharField(),
+    "changes": serializers.JSONField(allow_null=True),
+    "detail": serializers.JSONField(allow_null=True),
+    "previous_hash": serializers.CharField(),
+    "hash": serializers.CharField(),
+}
+
+
+class AuditTrailView(APIView):
+    permission_classes = [CanViewAuditTrail]
+    content_negotiation_class = IgnoreFormatParameter
+
+    def handle_exception(self, exc):
+        if isinstance(exc, BadParameter):
+            return params.bad_parameter(exc)
+        return super().handle_exception(exc)
+
+    @extend_schema(
+        operation_id="listAuditRecords",
+        summary="Audit records, newest first; or the whole filtered trail as a streaming CSV / JSON-lines export",
+        parameters=[
+            *FILTER_PARAMETERS,
+            OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT}, default {DEFAULT_LIMIT}."),
+            OpenApiParameter("offset", int, description="Records to skip, default 0."),
+            OpenApiParameter(
+                "format",
+                str,
+                enum=list(FORMATS),
+                description="json (default): a page. csv or jsonl: every matching record, oldest first, streamed "
+                "(limit and offset ignored); the export is itself recorded as audit.exported.",
+            ),
+        ],
+        responses={
+            200: inline_serializer(
+                "AuditPage",
+                {
+                    "totalCount": serializers.IntegerField(),
+                    "limit": serializers.IntegerField(),
+                    "offset": serializers.IntegerField(),
+                    "records": inline_serializer("AuditRecord", RECORD_FIELDS, many=True),
+                },
+            ),
+            400: OpenApiResponse(description="A bad parameter, named."),
+            401: OpenApiResponse(description="Not logged in and no token."),
+            403: OpenApiResponse(description="Neither the auditor nor the admin role."),
+        },
+        tags=["Audit"],
+    )
+    def get(self, request):
+        query = request.query_params
+        filters = read_filters(query)
+        fmt = params.choice(query, "format", FORMATS, "json")
+        records = AuditRecord.objects.matching(**filters)
+        if fmt != "json":
+            stream = audit.export_records(records=records, fmt=fmt, filters=filters, request=request)
+            return export_response(stream, fmt)
+        limit = params.integer(query, "limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+        offset = params.integer(query, "offset", 0)
+        return Response(
+            {
+                "totalCount": records.count(),
+                "limit": limit,
+                "offset": offset,
+                "records": audit.page(records, limit=limit, offset=offset),
+            }
+        )
+
+
+class AuditVerifyView(APIView):
+    """Verify the hash chain over a range of records (the auditor page's "Verify integrity" button)."""
+
+    permission_classes = [CanViewAuditTrail]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, BadParameter):
+            return params.bad_parameter(exc)
+        return super().handle_exception(exc)
+
+    @extend_schema(
+        operation_id="verifyAuditTrail",
+        summary="Verify the audit hash chain from record `first` to record `last` (default: all of it)",
+        request=inline_serializer(
+            "AuditVerifyRequest",
+            {
+                "first": serializers.IntegerField(required=False, allow_null=True),
+                "last": serializers.IntegerField(required=False, allow_null=True),
+            },
+        ),
+        responses={
+            200: inline_serializer(
+                "AuditVerification",
+                {
+                    "ok": serializers.BooleanField(),
+                    "count": serializers.IntegerField(),
+                    "first": serializers.IntegerField(allow_null=True),
+                    "last": serializers.IntegerField(allow_null=True),
+                    "broken": inline_serializer(
+                        "AuditBrokenLink",
+                        {"sequence": serializers.IntegerField(), "reason": serializers.CharField()},
+                        allow_null=True,
+                    ),
+                },
+            ),
+            400: OpenApiResponse(description="A bad parameter, named."),
+            403: OpenApiResponse(description="Neither the auditor nor the admin role (or no CSRF token)."),
+        },
+        tags=["Audit"],
+    )
+    def post(self, request):
+        data = request.data if hasattr(request.data, "get") else {}
+        first = params.integer(data, "first", 0, minimum=1) or None
+        last = params.integer(data, "last", 0, minimum=1) or None
+        return Response(audit.verify_range(first=first, last=last, request=request).as_dict())

@@ -1,0 +1,51 @@
+"""The auditor's page, /audit/: filters, the timeline with each record's changes, and a verify button."""
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.shortcuts import render
+
+from lineage.selectors import BadParameter
+
+from .audit_api import VIEW_PERMISSION, read_filters
+from .models import AuditRecord
+
+PAGE_SIZE = 50
+
+
+@login_required
+@permission_required(VIEW_PERMISSION, raise_exception=True)
+def trail(request):
+    error = None
+    try:
+        filters = read_filters(request.GET)
+    except BadParameter as bad:
+        error, filters = str(bad), {}
+    records = AuditRecord.objects.matching(**filters).order_by("-sequence")
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = [(item, change_rows(item.changes)) for item in page.object_list]
+    query = {k: v for k, v in request.GET.items() if k in ("actor", "action", "object", "outcome", "after", "before")}
+    context = {
+        "page": page,
+        "records": shown,
+        "filters": query,
+        "outcomes": AuditRecord.Outcome.values,
+        "error": error,
+        "query": urlencode(query),
+        # The shown range, newest first on the page: what the verify button checks.
+        "first": shown[-1][0].sequence if shown else None,
+        "last": shown[0][0].sequence if shown else None,
+    }
+    return render(request, "audit/trail.html", context)
+
+
+def change_rows(changes) -> list[dict]:
+    """A record's changes as rows for the template: field, before, after, or a secret that changed."""
+    rows = []
+    for name, change in (changes or {}).items():
+        if isinstance(change, dict) and set(change) == {"before", "after"}:
+            rows.append({"field": name, "before": change["before"], "after": change["after"], "secret": False})
+        else:
+            rows.append({"field": name, "before": None, "after": None, "secret": True})
+    return rows
