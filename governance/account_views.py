@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 
-from . import audit_hooks, mfa, sessions
+from . import audit, mfa, sessions
 
 
 class LoginView(auth_views.LoginView):
@@ -38,10 +38,17 @@ def mfa_setup(request):
     if request.method == "POST":
         codes = mfa.confirm_totp(request, device, request.POST.get("code", ""))
         if codes is not None:
-            audit_hooks.mfa_enrolled(request, user=request.user)
+            audit.record("auth.mfa_enrolled", actor=request.user, target=request.user, request=request)
             request.session["recovery_codes"] = codes
             return redirect(f"/account/mfa/recovery/?next={mfa.safe_next(request)}")
-        audit_hooks.mfa_failed(request, user=request.user)
+        audit.record(
+            "auth.mfa_failed",
+            actor=request.user,
+            target=request.user,
+            request=request,
+            outcome="failure",
+            detail={"method": "totp"},
+        )
         messages.error(request, "That code did not match. Check the time on your phone and try the next code.")
     return render(
         request,
@@ -63,7 +70,14 @@ def mfa_verify(request):
     if request.method == "POST":
         if mfa.verify(request, request.POST.get("code", "")):
             return redirect(mfa.safe_next(request))
-        audit_hooks.mfa_failed(request, user=request.user)
+        audit.record(
+            "auth.mfa_failed",
+            actor=request.user,
+            target=request.user,
+            request=request,
+            outcome="failure",
+            detail={"method": "totp"},
+        )
         messages.error(request, "That code did not match.")
     return render(request, "account/mfa_verify.html", {"next": mfa.safe_next(request)})
 

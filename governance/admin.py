@@ -31,14 +31,27 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     list_display = ["slug", "conn_type", "host", "schema", "login", "owner", "updated_at"]
     search_fields = ["slug", "host", "login"]
-    fields = ["slug", "conn_type", "host", "port", "schema", "login", "description", "namespaces", "owner",
-              "secrets_set", "key_id"]
+    fields = [
+        "slug",
+        "conn_type",
+        "host",
+        "port",
+        "schema",
+        "login",
+        "description",
+        "namespaces",
+        "owner",
+        "secrets_set",
+        "key_id",
+    ]
     readonly_fields = ["secrets_set", "key_id"]
 
     @admin.display(description="secrets")
     def secrets_set(self, obj):
         parts = [name for name, present in (("password", obj.has_password), ("extra", obj.has_extra)) if present]
         return ", ".join(parts) + " set (encrypted)" if parts else "none"
+
+
 @admin.register(AuditRecord)
 class AuditRecordAdmin(admin.ModelAdmin):
     """Read-only: the audit trail is append-only, written by governance.audit.record alone."""

@@ -1,6 +1,7 @@
 """Shared API plumbing."""
 
 from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import audit
@@ -17,3 +18,11 @@ def exception_handler(exc, context):
         if request_id:
             response.data.setdefault("requestId", request_id)
     return response
+
+
+class FormatIsOurs(DefaultContentNegotiation):
+    """For views where `format` chooses an export or report format (csv, jsonl, pdf), not DRF's renderer: always
+    answer (and refuse) in JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type

@@ -14,3 +14,7 @@ class GovernanceConfig(AppConfig):
         signals.user_logged_in.connect(audit.on_logged_in, dispatch_uid="audit_login")
         signals.user_login_failed.connect(audit.on_login_failed, dispatch_uid="audit_login_failed")
         signals.user_logged_out.connect(audit.on_logged_out, dispatch_uid="audit_logout")
+
+        from . import model_audit
+
+        model_audit.connect()

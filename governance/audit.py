@@ -80,7 +80,18 @@ ACTIONS: dict[str, str] = {
     "connection.revealed": "A connection's secrets were asked for; outcome denied when refused.",
     "metadata.updated": "Dataset or job metadata was edited (description, tags, owners, classification). changes.",
     "compliance.report_generated": "A compliance report was generated. detail: start, end, format.",
-    "compliance.report_downloaded": "A compliance report was downloaded. detail: start, end, format.",
+    "compliance.report_downloaded": "A compliance report was downloaded. detail: start, end, format, sha256.",
+    "auth.mfa_enrolled": "A user confirmed a TOTP device (and got new recovery codes).",
+    "auth.reauthenticated": "A user confirmed their password or a second factor before a sensitive action; "
+    "outcome failure when it did not match.",
+    "connection.tested": "A connection was tested (really connected). outcome; detail.message, secrets scrubbed.",
+    "connection.keys_rotated": "Connection secrets were re-encrypted with the newest key. detail: connections, key.",
+    "connection.exported": "Connections were exported. detail.with_secrets.",
+    "compliance.checked": "The compliance rules were checked. detail: trigger, rules, failed.",
+    "compliance.rule_updated": "A compliance rule was edited. changes.",
+    "compliance.hold_placed": "A legal hold was placed on a dataset, job or namespace. detail.reason.",
+    "compliance.hold_released": "A legal hold was released.",
+    "compliance.retention": "Retention removed old raw events, runs and audit records. detail: counts, cutoffs.",
 }
 
 # Keys whose values never enter a record, whoever passes them: a belt to diff()'s braces.

@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import permissions, serializers
-from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,27 +14,13 @@ from lineage.api import params
 from lineage.selectors import BadParameter
 
 from . import audit
+from .api import FormatIsOurs
 from .models import AuditRecord
+from .roles import VIEW_AUDIT
 
-VIEW_PERMISSION = "governance.view_auditrecord"
+VIEW_PERMISSION = VIEW_AUDIT
 FORMATS = ("json", *audit.EXPORT_FORMATS)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
-
-
-class CanViewAuditTrail(permissions.BasePermission):
-    """The audit trail is for auditors and admins: whoever holds governance.view_auditrecord."""
-
-    message = "Reading the audit trail needs the auditor or admin role."
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm(VIEW_PERMISSION))
-
-
-class IgnoreFormatParameter(DefaultContentNegotiation):
-    """`format` chooses the export here, not DRF's renderer: always answer (and refuse) in JSON."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 def read_filters(query) -> dict:
@@ -93,8 +78,9 @@ RECORD_FIELDS = {
 
 
 class AuditTrailView(APIView):
-    permission_classes = [CanViewAuditTrail]
-    content_negotiation_class = IgnoreFormatParameter
+    content_negotiation_class = FormatIsOurs
+    # The one permission mechanism (governance.permissions.RolePermission): auditors and admins.
+    required_permissions = {"GET": [VIEW_AUDIT]}
 
     def handle_exception(self, exc):
         if isinstance(exc, BadParameter):
@@ -155,7 +141,7 @@ class AuditTrailView(APIView):
 class AuditVerifyView(APIView):
     """Verify the hash chain over a range of records (the auditor page's "Verify integrity" button)."""
 
-    permission_classes = [CanViewAuditTrail]
+    required_permissions = {"POST": [VIEW_AUDIT]}
 
     def handle_exception(self, exc):
         if isinstance(exc, BadParameter):

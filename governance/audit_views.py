@@ -2,20 +2,20 @@
 
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from lineage.selectors import BadParameter
 
-from .audit_api import VIEW_PERMISSION, read_filters
+from .audit_api import read_filters
 from .models import AuditRecord
+from .permissions import require_permission
+from .roles import VIEW_AUDIT
 
 PAGE_SIZE = 50
 
 
-@login_required
-@permission_required(VIEW_PERMISSION, raise_exception=True)
+@require_permission(VIEW_AUDIT)
 def trail(request):
     error = None
     try:

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django_otp import devices_for_user
 
-from . import audit_hooks, crypto
+from . import audit, crypto
 from .models import Connection
 from .permissions import can, has_capability, namespace_scope
 from .roles import USE_CONNECTIONS, VIEW_CONNECTIONS
@@ -110,9 +110,9 @@ def connection_create(*, slug: str, values: dict[str, Any], user) -> Connection:
                 setattr(connection, field, values[field])
         secrets_set = _set_secrets(connection, values)
         connection.save()
-        changes = {field: {"before": None, "after": value} for field, value in _public(connection).items()}
-        changes.update({field: "changed" for field in secrets_set})
-        audit_hooks.record("connection.created", actor=user, target=connection, changes=changes)
+        changes = audit.diff({}, _public(connection))
+        changes.update({field: audit.CHANGED for field in secrets_set})
+        audit.record("connection.created", actor=user, target=connection, changes=changes)
     return connection
 
 
@@ -128,18 +128,15 @@ def connection_update(*, connection: Connection, values: dict[str, Any], user) -
         secrets_set = _set_secrets(connection, values)
         connection.updated_by = user
         connection.save()
-        after = _public(connection)
-        changes: dict[str, Any] = {
-            field: {"before": before[field], "after": after[field]} for field in after if before[field] != after[field]
-        }
-        changes.update({field: "changed" for field in secrets_set})
-        audit_hooks.record("connection.changed", actor=user, target=connection, changes=changes)
+        changes = audit.diff(before, _public(connection))
+        changes.update({field: audit.CHANGED for field in secrets_set})
+        audit.record("connection.updated", actor=user, target=connection, changes=changes)
     return connection
 
 
 def connection_delete(*, connection: Connection, user) -> None:
     with transaction.atomic():
-        audit_hooks.record("connection.deleted", actor=user, target=connection, changes={"slug": connection.slug})
+        audit.record("connection.deleted", actor=user, target=connection, changes=audit.diff(_public(connection), {}))
         connection.delete()
 
 
@@ -156,7 +153,7 @@ def reauthenticate(request, *, password: str = "", code: str = "") -> bool:
         ok = any(device.verify_token(code.strip()) for device in devices_for_user(user, confirmed=True))
     if ok:
         request.session[REAUTH_AT] = int(time.time())
-    audit_hooks.record("auth.reauthenticated", actor=user, outcome="success" if ok else "failure", request=request)
+    audit.record("auth.reauthenticated", actor=user, outcome="success" if ok else "failure", request=request)
     return ok
 
 
@@ -177,7 +174,7 @@ def _secrets(connection: Connection) -> dict[str, Any]:
 def connection_reveal(*, connection: Connection, user, request) -> dict[str, Any]:
     """The connection's secrets, for a permitted user who re-authenticated recently. Every attempt is recorded."""
     if not may_use(user, connection):
-        audit_hooks.record(
+        audit.record(
             "connection.revealed",
             actor=user,
             target=connection,
@@ -187,7 +184,7 @@ def connection_reveal(*, connection: Connection, user, request) -> dict[str, Any
         )
         raise ConnectionRefused("your role or namespaces do not allow revealing this connection")
     if not recently_reauthenticated(request):
-        audit_hooks.record(
+        audit.record(
             "connection.revealed",
             actor=user,
             target=connection,
@@ -197,7 +194,7 @@ def connection_reveal(*, connection: Connection, user, request) -> dict[str, Any
         )
         raise ConnectionRefused("confirm your password or a second-factor code first", code="reauth")
     secrets = _secrets(connection)
-    audit_hooks.record("connection.revealed", actor=user, target=connection, outcome="success", request=request)
+    audit.record("connection.revealed", actor=user, target=connection, outcome="success", request=request)
     return secrets
 
 
@@ -240,7 +237,7 @@ def connection_test(*, connection: Connection, user, request=None) -> TestResult
             result = TestResult(True, f"connected: PostgreSQL {version}")
         except psycopg.Error as error:
             result = TestResult(False, scrub(str(error).strip(), secrets))
-    audit_hooks.record(
+    audit.record(
         "connection.tested",
         actor=user,
         target=connection,
@@ -280,7 +277,7 @@ def rotate_keys(*, batch_size: int = 200, on_batch=None) -> int:
             done += len(batch)
         if on_batch is not None:  # after the commit: the batch is done whatever happens next
             on_batch(done)
-    audit_hooks.record("connection.keys_rotated", actor=None, detail={"connections": done, "key": newest})
+    audit.record("connection.keys_rotated", actor=None, detail={"connections": done, "key": newest})
     return done
 
 

@@ -89,6 +89,9 @@ class MFARequiredMiddleware:
         ):
             step = "mfa-verify" if has_device(user) else "mfa-setup"
             if request.path.startswith("/api/"):
+                from .audit import record_denied
+
+                record_denied(request=request, reason="second factor required")
                 return JsonResponse(
                     {
                         "detail": "Your role needs a second factor: complete it in the browser first.",

@@ -118,6 +118,8 @@ class Connection(models.Model):
     @property
     def has_extra(self) -> bool:
         return bool(self.extra_encrypted)
+
+
 class AuditRecordQuerySet(models.QuerySet):
     def matching(
         self,

@@ -22,7 +22,7 @@ from .models import ApiToken
 from .roles import ADMIN, READ_LINEAGE
 
 log = logging.getLogger(__name__)
-TOKEN_READABLE = {READ_LINEAGE}
+TOKEN_READABLE = {READ_LINEAGE}  # what an ownerless read token may do
 
 
 def token_of(user) -> ApiToken | None:
@@ -36,13 +36,16 @@ def is_admin(user) -> bool:
 
 
 def has_capability(user, permission: str) -> bool:
+    """The role's capability. Through a token: an ingest token has none; a read token has its owner's (the
+    permission class lets tokens use safe methods only), or only lineage reading when it has no owner."""
     if not user.is_authenticated:
         return False
     token = token_of(user)
-    if token is not None and (token.scope != ApiToken.Scope.READ or permission not in TOKEN_READABLE):
-        return False
-    if token is not None and token.owner_id is None:
-        return True  # an ownerless read token is a bare reader
+    if token is not None:
+        if token.scope != ApiToken.Scope.READ:
+            return False
+        if token.owner_id is None:
+            return permission in TOKEN_READABLE
     return user.has_perm(permission)
 
 
@@ -84,8 +87,9 @@ def can(user, permission: str, namespace=None) -> bool:
 
 
 def refused(request, *, permission: str, reason: str) -> None:
-    """Every refusal is recorded."""
-    log.info("access refused", extra={"permission": permission, "reason": reason, "path": request.path})
+    """Why a request is refused, for the logs. The audit record is written where the 403 is answered (the API's
+    exception handler, Django's handler403), once per refusal."""
+    log.debug("access refused", extra={"permission": permission, "reason": reason, "path": request.path})
 
 
 class RolePermission(DjangoObjectPermissions):

@@ -43,9 +43,9 @@ class SessionPolicyMiddleware:
         if user is not None and user.is_authenticated:
             reason = expired(request)
             if reason is not None:
-                from .audit_hooks import session_expired
+                from .audit import record_session_expired
 
-                session_expired(request, user=user, reason=reason)
+                record_session_expired(user=user, request=request, reason=reason)
                 logout(request)
                 if request.path.startswith("/api/"):
                     return JsonResponse({"detail": "Your session has expired; log in again."}, status=401)

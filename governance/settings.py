@@ -215,7 +215,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Safety net: derive anything a lost wake-up message left pending (broker down at commit time).
     "derive-pending": {"task": "lineage.tasks.derive_pending", "schedule": 30.0},
+    # Compliance checks on a schedule, so the rate over a period rests on real, dated results.
+    "compliance-checks": {
+        "task": "compliance.tasks.run_checks",
+        "schedule": float(os.environ.get("TRIBUTARY_CHECK_INTERVAL_SECONDS", 3600)),
+    },
 }
+# Ed25519 key (PEM, 0600) that signs compliance reports; the embedded default generates one in VAR_DIR.
+TRIBUTARY_REPORT_SIGNING_KEY_FILE = os.environ.get("TRIBUTARY_REPORT_SIGNING_KEY_FILE", "")
 
 # Encryption of connection secrets (governance.crypto): keys newest first, from the list or a 0600 file.
 TRIBUTARY_FERNET_KEYS = env_list("TRIBUTARY_FERNET_KEYS", "")
@@ -260,3 +267,5 @@ LOGGING = {
     },
 }
 SILENCED_SYSTEM_CHECKS = ["models.W040"]  # SQLite ignores the covering columns of PostgreSQL indexes: fine.
+# django-guardian's anonymous user is not used (anonymous visitors read nothing): do not create it.
+ANONYMOUS_USER_NAME = None

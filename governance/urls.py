@@ -59,6 +59,7 @@ urlpatterns = [
     path("api/v1/audit", AuditTrailView.as_view(), name="audit-trail"),
     path("api/v1/audit/verify", AuditVerifyView.as_view(), name="audit-verify"),
     path("audit/", audit_views.trail, name="audit"),
+    path("", include("compliance.urls")),
     path("api/v1/", include("lineage.api.urls")),
     path("", include("lineage.urls")),
 ]

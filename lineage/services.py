@@ -232,7 +232,10 @@ def rebuild() -> int:
 
 
 def update_metadata(*, kind: str, namespace: str, name: str, changes: dict, user) -> tuple[Annotation, dict]:
-    """Apply a steward's edit (already validated) to a node's annotation; returns it and {field: (before, after)}."""
+    """Apply a steward's edit (already validated) to a node's annotation, with its audit record; returns the
+    annotation and the diff recorded."""
+    from governance import audit
+
     with transaction.atomic():
         annotation, _ = Annotation.objects.select_for_update().get_or_create(kind=kind, namespace=namespace, name=name)
         before = annotation.as_dict()
@@ -240,5 +243,6 @@ def update_metadata(*, kind: str, namespace: str, name: str, changes: dict, user
             setattr(annotation, key, value)
         annotation.updated_by = user if getattr(user, "pk", None) else None
         annotation.save()
-        after = annotation.as_dict()
-    return annotation, {key: (before[key], after[key]) for key in after if before[key] != after[key]}
+        diff = audit.diff(before, annotation.as_dict())
+        audit.record("metadata.updated", actor=user, target=(kind, f"{kind}:{namespace}:{name}", name), changes=diff)
+    return annotation, diff

@@ -43,6 +43,23 @@ def _encryption_key(settings):
     settings.TRIBUTARY_FERNET_KEYS = [generate_key()]
 
 
+@pytest.fixture(scope="session")
+def _report_signing_key_file(tmp_path_factory):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from compliance.signing import write_private_key
+
+    path = tmp_path_factory.mktemp("keys") / "report_signing_key.pem"
+    write_private_key(path, Ed25519PrivateKey.generate())
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _report_signing_key(settings, _report_signing_key_file):
+    """Reports are signed with a test key (production refuses to sign without one)."""
+    settings.TRIBUTARY_REPORT_SIGNING_KEY_FILE = str(_report_signing_key_file)
+
+
 @pytest.fixture(autouse=True)
 def _eager_celery(settings):
     """Tests derive in-process unless a test starts a real worker itself."""
@@ -147,3 +164,9 @@ def as_user(client, cast):
         return login(client, cast[name])
 
     return switch
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's admin client, with the second factor a superuser needs."""
+    return login(client, admin_user)

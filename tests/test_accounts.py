@@ -185,13 +185,20 @@ def test_a_read_token_reads_lineage_but_writes_nothing(client):
     )
 
 
-def test_a_read_token_of_an_admin_is_still_only_a_read_token(client):
+def test_a_read_token_of_an_admin_reads_what_the_admin_reads_and_changes_nothing(client):
     admin = make_user("ada", "admin")
     secret = create_token(name="admin-script", scope="read", owner=admin).secret
     auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
     assert client.get("/api/v1/lineage/report", **auth).status_code == 200
-    assert client.get("/api/v1/tokens", **auth).status_code == 403
-    assert client.get("/api/v1/quarantine", **auth).status_code == 403
+    assert client.get("/api/v1/tokens", **auth).status_code == 200
+    assert (
+        client.post(
+            "/api/v1/tokens", {"name": "x", "scope": "ingest"}, content_type="application/json", **auth
+        ).status_code
+        == 403
+    )
+    assert client.delete("/api/v1/tokens/1", **auth).status_code == 403
+    assert client.post("/api/v1/connections", {"id": "x"}, content_type="application/json", **auth).status_code == 403
 
 
 def test_an_ingest_token_reads_nothing(client):

@@ -12,7 +12,7 @@ from governance.tokens import authenticate_secret, create_token, revoke_token
 from lineage.models import QuarantinedEvent, RawEvent
 
 from .audit_cast import PASSWORD, actions, cast, member, serialised  # noqa: F401
-from .conftest import INVALID_DIR, load_event
+from .conftest import INVALID_DIR, load_event, login
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ def test_a_failed_login_for_an_unknown_name_is_recorded_too(client, db):
 
 
 def test_a_logout_is_recorded(client, cast):  # noqa: F811
-    client.force_login(cast.bob)
+    login(client, cast.bob)
     client.post("/accounts/logout/")
     item = last("auth.logout")
     assert item.actor_label == "bob" and item.object_id == str(cast.bob.pk)
@@ -74,7 +74,7 @@ def test_session_expiry_is_recorded_by_the_function_the_session_policy_calls(rf,
 
 
 def test_an_api_refusal_is_recorded_as_access_denied(client, cast):  # noqa: F811
-    client.force_login(cast.bob)
+    login(client, cast.bob)
     assert client.get("/api/v1/audit", REMOTE_ADDR="203.0.113.5").status_code == 403
     item = last("access.denied")
     assert (item.actor_label, item.outcome, item.source_ip) == ("bob", "denied", "203.0.113.5")
@@ -82,7 +82,7 @@ def test_an_api_refusal_is_recorded_as_access_denied(client, cast):  # noqa: F81
 
 
 def test_a_page_refusal_is_recorded_as_access_denied(client, cast):  # noqa: F811
-    client.force_login(cast.charlie)
+    login(client, cast.charlie)
     assert client.get("/audit/").status_code == 403
     item = last("access.denied")
     assert item.actor_label == "charlie" and item.detail["path"] == "/audit/"

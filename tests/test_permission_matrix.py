@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.urls import get_resolver
+from django.utils import timezone
 
+from compliance.models import ComplianceReport, LegalHold
 from governance.models import Connection
 from governance.tokens import create_token
 from lineage.derive import derive_pending
@@ -26,6 +28,7 @@ OPERATORS = ("operator", "developer", "admin")
 DEVELOPERS = ("developer", "admin")
 ADMINS = ("admin",)
 CONNECTION_VIEWERS = ("operator", "developer", "auditor", "admin")
+AUDITORS = ("auditor", "admin")
 ANYONE = "anyone"  # no login needed
 LOGGED_IN = "logged in"  # any logged-in user, with or without a role
 
@@ -95,6 +98,39 @@ RULES = [
     Rule("api/v1/connections/<slug:slug>/reveal", "POST", OPERATORS, url="api/v1/connections/wh/reveal"),
     Rule("api/v1/connections/<slug:slug>/test", "POST", OPERATORS, url="api/v1/connections/wh/test"),
     Rule("api/v1/reauth", "POST", CONNECTION_VIEWERS, body={"password": "wrong"}),
+    # Audit trail and compliance: auditors and admins; rules and holds are changed by admins.
+    Rule("audit/", "GET", AUDITORS, page=True),
+    Rule("api/v1/audit", "GET", AUDITORS),
+    Rule("api/v1/audit/verify", "POST", AUDITORS, body={}),
+    Rule("compliance/", "GET", AUDITORS, page=True),
+    Rule("api/v1/compliance/report", "GET", AUDITORS),
+    Rule(
+        "api/v1/compliance/reports/<int:pk>/signature",
+        "GET",
+        AUDITORS,
+        url="api/v1/compliance/reports/{report}/signature",
+    ),
+    Rule("api/v1/compliance/checks", "GET", AUDITORS),
+    Rule("api/v1/compliance/checks", "POST", AUDITORS),
+    Rule("api/v1/compliance/rules", "GET", AUDITORS),
+    Rule("api/v1/compliance/rules/<slug:pk>", "GET", AUDITORS, url="api/v1/compliance/rules/session-timeout"),
+    Rule(
+        "api/v1/compliance/rules/<slug:pk>",
+        "PATCH",
+        ADMINS,
+        url="api/v1/compliance/rules/session-timeout",
+        body={"severity": "high"},
+    ),
+    Rule("api/v1/compliance/holds", "GET", AUDITORS),
+    Rule("api/v1/compliance/holds", "POST", ADMINS, body={"kind": "namespace", "namespace": "pg://db", "reason": "x"}),
+    Rule("api/v1/compliance/holds/<int:pk>/release", "POST", ADMINS, url="api/v1/compliance/holds/{hold}/release"),
+    Rule("api/v1/classifications", "GET", READERS),
+    Rule(
+        "api/v1/classifications/preview",
+        "GET",
+        READERS,
+        url=f"api/v1/classifications/preview?nodeId={NODE}&classification=PII",
+    ),
     # Marquez-compatible reads.
     Rule("api/v1/namespaces", "GET", READERS),
     Rule("api/v1/namespaces/<path:path>", "GET", READERS, url="api/v1/namespaces/pg://db/datasets/orders"),
@@ -148,7 +184,11 @@ def world(db):
     Connection.objects.create(slug="wh", conn_type="generic", host="wh.example")
     users = {name: make_user(name, role) for name, role in CAST.items()}
     users["nobody"] = make_user("nobody", None)
-    return {"users": users, "quarantined": broken.pk}
+    report = ComplianceReport.objects.create(
+        start=timezone.now(), end=timezone.now(), format="json", sha256="0", signature="", key_id="", size=0
+    )
+    hold = LegalHold.objects.create(kind="namespace", namespace="pg://db", reason="litigation")
+    return {"users": users, "quarantined": broken.pk, "report": report.pk, "hold": hold.pk}
 
 
 WHO = (*CAST, "nobody", "anonymous")
@@ -161,7 +201,8 @@ def test_the_role_matrix(client, world, rule, who):
     if user is not None:
         login(client, user)
     token = create_token(name="someone's", scope="read", owner=world["users"]["devi"]).token
-    url = "/" + rule.url.format(quarantined=world["quarantined"], token=token.pk) if rule.url else "/" + rule.route
+    ids = {key: world[key] for key in ("quarantined", "report", "hold")}
+    url = "/" + rule.url.format(token=token.pk, **ids) if rule.url else "/" + rule.route
     kwargs = {}
     if rule.body is not None:
         kwargs = {"data": json.dumps(rule.body), "content_type": "application/json"}

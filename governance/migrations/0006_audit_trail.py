@@ -46,7 +46,7 @@ class PostgreSQLOnly(migrations.RunSQL):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0002_roles"),
+        ("governance", "0005_connection_permissions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

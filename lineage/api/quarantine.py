@@ -90,7 +90,7 @@ class QuarantineReplayView(QuarantineMixin, APIView):
         item = get_object_or_404(QuarantinedEvent, pk=pk)
         if item.status != QuarantinedEvent.Status.PENDING:
             return Response({"detail": f"event #{item.pk} is {item.status}, not pending"}, status=409)
-        result = services.replay_quarantined(item=item)
+        result = services.replay_quarantined(item=item, actor=request.user)
         item.refresh_from_db()
         return Response(
             {**item_json(item), "outcome": result.outcome, "warnings": result.warnings},

@@ -3,7 +3,7 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from governance import audit_hooks, connections
+from governance import audit, connections
 from governance.models import Connection
 from governance.permissions import is_admin
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
             user = get_user_model().objects.filter(username=username).first() if username else None
             if user is None or not is_admin(user):
                 raise CommandError("--with-secrets is for admins: name one with --as USERNAME")
-            audit_hooks.record("connection.exported", actor=user, detail={"with_secrets": True})
+            audit.record("connection.exported", actor=user, detail={"with_secrets": True})
         items = Connection.objects.order_by("slug")
         if format == "json":
             data = {c.slug: connections.to_airflow(c, with_secrets=with_secrets) for c in items}

@@ -1,0 +1,326 @@
+"""Compliance over the API: report, checks, rules, legal holds, and classifications along lineage."""
+
+from datetime import timedelta
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from governance.api import FormatIsOurs
+from governance.permissions import visible_namespace_ids
+from governance.roles import EDIT_METADATA, READ_LINEAGE, VIEW_COMPLIANCE
+from lineage.api import params
+from lineage.api.lineage import NODE_PARAMETERS, ReadView, _node
+from lineage.selectors import BadParameter
+
+from . import rendering, selectors, services, signing
+from .classification import propagate
+from .models import CheckResult, ComplianceReport, ComplianceRule, LegalHold
+
+EDIT_RULES = "compliance.change_compliancerule"
+MANAGE_HOLDS = "compliance.add_legalhold"
+
+
+def iso(moment):
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def period(query) -> tuple:
+    end = params.moment(query, "end") or timezone.now()
+    start = params.moment(query, "start") or end - timedelta(days=30)
+    if start >= end:
+        raise BadParameter("start", "must be before end")
+    return start, end
+
+
+class ComplianceView(ReadView):
+    endpoint = "compliance"
+    required_permissions = {"GET": [VIEW_COMPLIANCE]}
+
+
+class ReportView(ComplianceView):
+    content_negotiation_class = FormatIsOurs
+
+    @extend_schema(
+        operation_id="getComplianceReport",
+        summary="The compliance report of a period, signed (Ed25519); every download is audited",
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.DATETIME, description="Default: 30 days before end."),
+            OpenApiParameter("end", OpenApiTypes.DATETIME, description="Default: now."),
+            OpenApiParameter("format", str, enum=["json", "csv", "pdf"], description="Default json."),
+        ],
+        responses={
+            200: OpenApiResponse(
+                description="The report; headers X-Report-Id, X-Report-SHA256, "
+                "X-Report-Signature. The detached signature file is at "
+                "/api/v1/compliance/reports/<id>/signature."
+            )
+        },
+        tags=["Compliance"],
+    )
+    def get(self, request):
+        start, end = period(request.query_params)
+        fmt = params.choice(request.query_params, "format", ("json", "csv", "pdf"), "json")
+        report, content, signature = services.generate_report(
+            start=start, end=end, fmt=fmt, user=request.user, request=request
+        )
+        response = HttpResponse(content, content_type=rendering.CONTENT_TYPES[fmt])
+        filename = f"compliance-{start:%Y%m%d}-{end:%Y%m%d}.{fmt}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["X-Report-Id"] = str(report.pk)
+        response["X-Report-SHA256"] = signature["sha256"]
+        response["X-Report-Signature"] = signature["signature"]
+        return response
+
+
+class ReportSignatureView(ComplianceView):
+    @extend_schema(
+        operation_id="getComplianceReportSignature",
+        summary="The detached signature of a generated report (save it as <report>.sig)",
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["Compliance"],
+    )
+    def get(self, request, pk: int):
+        report = get_object_or_404(ComplianceReport, pk=pk)
+        public = signing.private_key().public_key()
+        body = signing.signature_file(
+            {
+                "algorithm": "Ed25519",
+                "sha256": report.sha256,
+                "signature": report.signature,
+                "keyId": report.key_id,
+                "publicKey": signing.public_pem(public),
+            },
+            report_id=report.pk,
+            filename=f"compliance-{report.start:%Y%m%d}-{report.end:%Y%m%d}.{report.format}",
+            generated_at=iso(report.generated_at),
+        )
+        response = HttpResponse(body, content_type="application/json")
+        response["Content-Disposition"] = (
+            f'attachment; filename="compliance-{report.start:%Y%m%d}-{report.end:%Y%m%d}.{report.format}.sig"'
+        )
+        return response
+
+
+def result_json(result: CheckResult, rule: ComplianceRule | None) -> dict:
+    return {
+        "rule": result.rule_id,
+        "title": rule.title if rule else result.rule_id,
+        "category": result.category,
+        "severity": result.severity,
+        "status": result.status,
+        "violationCount": result.violation_count,
+        "violations": result.violations,
+        "checkedAt": iso(result.checked_at),
+    }
+
+
+class ChecksView(ComplianceView):
+    required_permissions = {"GET": [VIEW_COMPLIANCE], "POST": [VIEW_COMPLIANCE]}
+
+    @extend_schema(
+        operation_id="getComplianceChecks",
+        summary="Each rule, its live status, and the objects that violate it (runs the checks now)",
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["Compliance"],
+    )
+    def get(self, request):
+        run = services.run_checks(trigger="live", user=request.user)
+        rules = {rule.id: rule for rule in ComplianceRule.objects.all()}
+        results = [result_json(r, rules.get(r.rule_id)) for r in run.results.all().order_by("rule_id")]
+        return Response(
+            {
+                "checkedAt": iso(run.started_at),
+                "checks": results,
+                "failing": sum(r["status"] != "pass" for r in results),
+            }
+        )
+
+    @extend_schema(
+        operation_id="runComplianceChecks", request=None, responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"]
+    )
+    def post(self, request):
+        return self.get(request)
+
+
+class RuleInput(serializers.Serializer):
+    enabled = serializers.BooleanField(required=False)
+    severity = serializers.ChoiceField(choices=["low", "medium", "high", "critical"], required=False)
+    parameters = serializers.DictField(required=False)
+    title = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+def rule_json(rule: ComplianceRule) -> dict:
+    return {
+        "id": rule.id,
+        "category": rule.category,
+        "severity": rule.severity,
+        "title": rule.title,
+        "description": rule.description,
+        "check": rule.check_name,
+        "parameters": rule.parameters,
+        "enabled": rule.enabled,
+        "updatedAt": iso(rule.updated_at),
+        "updatedBy": rule.updated_by.get_username() if rule.updated_by else None,
+    }
+
+
+class RulesView(ComplianceView):
+    @extend_schema(operation_id="listComplianceRules", responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"])
+    def get(self, request):
+        return Response({"rules": [rule_json(r) for r in ComplianceRule.objects.select_related("updated_by")]})
+
+
+class RuleView(ComplianceView):
+    required_permissions = {"GET": [VIEW_COMPLIANCE], "PATCH": [EDIT_RULES]}
+
+    @extend_schema(operation_id="getComplianceRule", responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"])
+    def get(self, request, pk: str):
+        return Response(rule_json(get_object_or_404(ComplianceRule, pk=pk)))
+
+    @extend_schema(
+        operation_id="updateComplianceRule",
+        request=RuleInput,
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["Compliance"],
+    )
+    def patch(self, request, pk: str):
+        rule = get_object_or_404(ComplianceRule, pk=pk)
+        data = RuleInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(rule_json(services.update_rule(rule=rule, values=dict(data.validated_data), user=request.user)))
+
+
+class HoldInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=LegalHold.Kind.values)
+    namespace = serializers.CharField(max_length=1024)
+    name = serializers.CharField(max_length=1024, required=False, allow_blank=True, default="")
+    reason = serializers.CharField()
+
+
+def hold_json(hold: LegalHold) -> dict:
+    return {
+        "id": hold.pk,
+        "kind": hold.kind,
+        "namespace": hold.namespace,
+        "name": hold.name,
+        "reason": hold.reason,
+        "placedAt": iso(hold.placed_at),
+        "placedBy": hold.placed_by.get_username() if hold.placed_by else None,
+        "releasedAt": iso(hold.released_at),
+        "active": hold.active,
+    }
+
+
+class HoldsView(ComplianceView):
+    required_permissions = {"GET": [VIEW_COMPLIANCE], "POST": [MANAGE_HOLDS]}
+
+    @extend_schema(operation_id="listLegalHolds", responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"])
+    def get(self, request):
+        return Response({"holds": [hold_json(h) for h in LegalHold.objects.select_related("placed_by")]})
+
+    @extend_schema(
+        operation_id="placeLegalHold", request=HoldInput, responses={201: OpenApiTypes.OBJECT}, tags=["Compliance"]
+    )
+    def post(self, request):
+        data = HoldInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        hold = services.place_hold(**data.validated_data, user=request.user)
+        return Response(hold_json(hold), status=status.HTTP_201_CREATED)
+
+
+class HoldReleaseView(ComplianceView):
+    required_permissions = {"POST": [MANAGE_HOLDS]}
+
+    @extend_schema(
+        operation_id="releaseLegalHold", request=None, responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"]
+    )
+    def post(self, request, pk: int):
+        hold = get_object_or_404(LegalHold, pk=pk, released_at__isnull=True)
+        return Response(hold_json(services.release_hold(hold=hold, user=request.user)))
+
+
+# --- Classifications -------------------------------------------------------------------------------------------
+
+
+def _label(node, names) -> str:
+    if node[0] == "dataset":
+        return f"dataset:{names[node[1]]}"
+    return f"datasetField:{names[node[1][0]]}:{node[1][1]}"
+
+
+def classification_answer(sources, inferred, visible) -> dict:
+    from lineage.models import Dataset
+
+    ids = {n[1] if n[0] == "dataset" else n[1][0] for n, _ in sources}
+    for item in inferred:
+        ids |= {n[1] if n[0] == "dataset" else n[1][0] for n in item.path}
+    rows = Dataset.objects.filter(pk__in=ids).values_list("pk", "namespace_id", "namespace__name", "name")
+    names = {pk: f"{ns}:{name}" for pk, ns_id, ns, name in rows if visible is None or ns_id in visible}
+
+    def shown(node) -> bool:
+        return (node[1] if node[0] == "dataset" else node[1][0]) in names
+
+    return {
+        "sources": [{"node": _label(n, names), "classification": c} for n, c in sources if shown(n)],
+        "inferred": [
+            {
+                "node": _label(i.node, names),
+                "classification": i.classification,
+                "source": _label(i.source, names),
+                "hops": i.hops,
+                "path": [_label(step, names) if shown(step) else "restricted" for step in i.path],
+            }
+            for i in inferred
+            if shown(i.node) and shown(i.source)
+        ],
+    }
+
+
+class ClassificationsView(ReadView):
+    endpoint = "classifications"
+
+    @extend_schema(
+        operation_id="listClassifications",
+        summary="Declared classifications and where lineage carries them, with the path",
+        parameters=[OpenApiParameter("classification", str, description="e.g. PII; default all")],
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["Compliance"],
+    )
+    def get(self, request):
+        label = request.query_params.get("classification") or None
+        sources = selectors.classified_sources(label)
+        return Response(
+            classification_answer(sources, selectors.inferred(sources=sources), visible_namespace_ids(request.user))
+        )
+
+
+class ClassificationPreviewView(ReadView):
+    endpoint = "classifications"
+    required_permissions = {"GET": [READ_LINEAGE]}
+
+    @extend_schema(
+        operation_id="previewClassification",
+        summary="Where a classification put on a dataset or field would flow, before it is saved",
+        parameters=[*NODE_PARAMETERS, OpenApiParameter("classification", str, required=True)],
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["Compliance"],
+    )
+    def get(self, request):
+        ref = _node(request)
+        label = (request.query_params.get("classification") or "").strip()
+        if not label:
+            raise BadParameter("classification", "is required, e.g. PII")
+        if ref.kind == "job":
+            raise BadParameter("nodeId", "classify a dataset or a datasetField")
+        node = ("field", (ref.node.pk, ref.field)) if ref.kind == "datasetField" else ("dataset", ref.node.pk)
+        sources = [(node, selectors.normalise(label))]
+        inferred = propagate(sources, flows_for=selectors.flows_for)
+        answer = classification_answer(sources, inferred, visible_namespace_ids(request.user))
+        answer["canSave"] = request.user.has_perm(EDIT_METADATA)
+        return Response(answer)

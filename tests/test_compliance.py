@@ -1,0 +1,323 @@
+"""Compliance: each rule's check on a fixture that violates it and one that does not; the report's figures,
+computed here independently; the signed PDF; retention with legal holds."""
+
+import io
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from pypdf import PdfReader
+
+from compliance import checks, services
+from compliance.models import CheckResult, CheckRun, ComplianceRule, LegalHold
+from governance import audit, connections, crypto
+from governance.models import AuditRecord, Connection
+from lineage.derive import derive_pending
+from lineage.models import RawEvent, Run
+from lineage.services import ingest_event, update_metadata
+
+from .audit_cast import tamper
+from .conftest import login, make_user
+from .events import dataset, run_event
+
+pytestmark = pytest.mark.django_db
+
+
+def violations(rule_id: str, **parameters) -> list[dict]:
+    rule = ComplianceRule.objects.get(pk=rule_id)
+    rule.parameters = {**rule.parameters, **parameters}
+    return checks.CHECKS[rule.check_name](rule)
+
+
+def emit(job, inputs, outputs, *, when=None, run_id=None, namespace="airflow"):
+    event = run_event("COMPLETE", run_id=run_id or f"run-{job}", job=(namespace, job), inputs=inputs, outputs=outputs)
+    if when is not None:
+        event["eventTime"] = when.isoformat()
+    assert ingest_event(event=event, source="cli", derive=False).stored
+    derive_pending()
+
+
+# --- Each rule ------------------------------------------------------------------------------------------------
+
+
+def test_retention_of_metadata_flags_old_raw_events_unless_held():
+    emit("old", [], [dataset("pg://db", "t")], when=timezone.now() - timedelta(days=3000))
+    assert violations("retention-metadata") and "1 raw event" in violations("retention-metadata")[0]["name"]
+    LegalHold.objects.create(kind="namespace", namespace="airflow", reason="litigation")
+    assert violations("retention-metadata") == []
+
+
+def test_retention_of_the_audit_trail_flags_records_older_than_the_rule():
+    audit.record("metadata.updated", actor="cli:test", target=("dataset", 1, "t"))
+    assert violations("retention-audit") == []
+    assert violations("retention-audit", days=-1)  # everything is older than "tomorrow"
+
+
+def test_connection_secrets_must_be_on_the_newest_key(settings):
+    connections.connection_create(slug="wh", values={"password": "Pw-1234567"}, user=None)
+    assert violations("encryption-connections") == []
+    settings.TRIBUTARY_FERNET_KEYS = [crypto.generate_key(), *settings.TRIBUTARY_FERNET_KEYS]
+    assert [v["id"] for v in violations("encryption-connections")] == ["wh"]
+    connections.rotate_keys()
+    assert violations("encryption-connections") == []
+
+
+def test_privileged_roles_without_a_second_factor_are_flagged():
+    devi, vera = make_user("devi", "developer"), make_user("vera", "viewer")
+    assert [v["name"] for v in violations("mfa-required")] == ["devi"]
+    TOTPDevice.objects.create(user=devi, name="phone", confirmed=True)
+    assert violations("mfa-required") == []
+    assert vera
+
+
+def test_a_session_longer_than_the_rule_is_flagged(settings):
+    assert violations("session-timeout") == []
+    settings.TRIBUTARY_SESSION_TIMEOUT_MINUTES = 600
+    assert violations("session-timeout")[0]["detail"] == "sessions last 600 minutes; the rule allows 480"
+
+
+def test_weak_password_rules_are_flagged(settings):
+    assert violations("password-complexity") == []
+    settings.AUTH_PASSWORD_VALIDATORS = [
+        {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}}
+    ]
+    assert len(violations("password-complexity")) == 2
+
+
+def test_logging_switched_off_is_flagged(settings):
+    assert violations("audit-all-access-logged") == []
+    settings.TRIBUTARY_AUDIT_ENABLED = False
+    assert violations("audit-all-access-logged")
+
+
+def test_an_edited_audit_record_breaks_the_chain_rule():
+    for n in range(3):
+        audit.record("metadata.updated", actor="cli:test", target=("dataset", n, f"t{n}"))
+    assert violations("audit-chain-intact") == []
+    middle = AuditRecord.objects.order_by("sequence")[1]
+    tamper("UPDATE governance_auditrecord SET actor_label = 'mallory' WHERE id = %s", [middle.pk])
+    assert [v["id"] for v in violations("audit-chain-intact")] == [str(middle.sequence)]
+
+
+def test_a_change_behind_the_applications_back_is_flagged():
+    connection = connections.connection_create(slug="wh", values={"host": "a"}, user=None)
+    connections.connection_update(connection=connection, values={"host": "b"}, user=None)
+    assert violations("change-management") == []
+    Connection.objects.filter(pk=connection.pk).update(host="c", updated_at=timezone.now() + timedelta(minutes=5))
+    assert [v["id"] for v in violations("change-management")] == ["wh"]
+
+
+def test_a_dataset_read_for_a_month_with_no_producer_is_a_lineage_gap():
+    emit(
+        "report",
+        [dataset("pg://db", "orphan")],
+        [dataset("pg://db", "report")],
+        when=timezone.now() - timedelta(days=40),
+    )
+    assert [v["name"] for v in violations("lineage-coverage")] == ["orphan"]
+    emit("load", [], [dataset("pg://db", "orphan")])
+    assert violations("lineage-coverage") == []
+
+
+def _pii_estate():
+    crm = dataset("pg://crm", "customers", fields=["email"])
+    emit(
+        "copy",
+        [crm],
+        [
+            dataset(
+                "pg://wh", "contacts", fields=["email"], column_lineage={"email": [("pg://crm", "customers", "email")]}
+            )
+        ],
+    )
+    update_metadata(
+        kind="dataset",
+        namespace="pg://crm",
+        name="customers",
+        changes={"fields": {"email": {"classifications": ["PII"]}}, "owners": [{"name": "team:crm"}]},
+        user=None,
+    )
+
+
+def test_datasets_holding_pii_need_an_owner():
+    _pii_estate()
+    assert [v["name"] for v in violations("pii-owner")] == ["contacts"]  # inherited, no owner
+    update_metadata(
+        kind="dataset", namespace="pg://wh", name="contacts", changes={"owners": [{"name": "team:bi"}]}, user=None
+    )
+    assert violations("pii-owner") == []
+
+
+def test_pii_flowing_into_a_namespace_not_cleared_for_it_is_flagged():
+    _pii_estate()
+    found = violations("pii-exposure")
+    assert [v["id"] for v in found] == ["dataset:pg://wh:contacts"]
+    assert "pg://crm:customers" in found[0]["detail"]
+    assert violations("pii-exposure", allowed_namespaces=["pg://wh"]) == []
+
+
+def test_a_broken_check_is_an_error_result_and_the_others_still_run(monkeypatch):
+    monkeypatch.setitem(checks.CHECKS, "session_timeout", lambda rule: 1 / 0)
+    run = services.run_checks(trigger="manual")
+    results = {r.rule_id: r.status for r in run.results.all()}
+    assert results["session-timeout"] == "error" and results["password-complexity"] == "pass"
+    assert AuditRecord.objects.filter(action="compliance.checked").exists()
+
+
+# --- The API and the report --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def auditor(client):
+    return login(client, make_user("audrey", "auditor"))
+
+
+def test_checks_answer_live_with_the_violating_objects(auditor, settings):
+    settings.TRIBUTARY_SESSION_TIMEOUT_MINUTES = 600
+    body = auditor.get("/api/v1/compliance/checks").json()
+    by_rule = {c["rule"]: c for c in body["checks"]}
+    assert by_rule["session-timeout"]["status"] == "fail"
+    assert by_rule["session-timeout"]["violations"][0]["name"] == "session timeout"
+    assert CheckRun.objects.count() == 1
+
+
+def make_history(start):
+    """A period with known numbers: 3 check runs of 2 rules (one failing each time), and audit records."""
+    rules = list(ComplianceRule.objects.filter(pk__in=["session-timeout", "password-complexity"]))
+    for day in range(3):
+        run = CheckRun.objects.create(trigger="schedule", started_at=start + timedelta(days=day))
+        for rule in rules:
+            CheckResult.objects.create(
+                run=run,
+                rule_id=rule.id,
+                category=rule.category,
+                severity=rule.severity,
+                status="fail" if rule.id == "session-timeout" else "pass",
+                violation_count=int(rule.id == "session-timeout"),
+                checked_at=start + timedelta(days=day, hours=1),
+            )
+
+
+def test_the_report_figures_match_an_independent_count(auditor):
+    end = timezone.now() + timedelta(minutes=1)
+    start = end - timedelta(days=10)
+    make_history(start)
+    for _ in range(4):
+        audit.record("access.denied", actor="cli:test", outcome="denied")
+    body = auditor.get("/api/v1/compliance/report", {"start": start.isoformat(), "end": end.isoformat()}).json()
+    # The report counts what was recorded before it was made (its own download record comes after).
+    records = AuditRecord.objects.filter(time__gte=start, time__lt=end).exclude(action="compliance.report_downloaded")
+    audited = records.count()  # includes the auditor's login and this report's predecessors
+    bad_audit = records.filter(outcome__in=["denied", "failure"]).count()
+    total = 6 + audited
+    bad = 3 + bad_audit
+    summary = body["summary"]
+    assert (summary["totalEvents"], summary["violations"], summary["compliantEvents"]) == (total, bad, total - bad)
+    assert summary["complianceRate"] == round(100 * (total - bad) / total, 2)
+    assert body["violationCategories"]["access_control"] >= 4 + 3  # the 4 refusals and the 3 failed session checks
+    assert {r["rule"]: r["status"] for r in body["ruleStatus"]}["session-timeout"] == "fail"
+    assert len(body["trend"]) >= 3 and all(0 <= t["complianceRate"] <= 100 for t in body["trend"])
+    assert body["auditChain"]["ok"] is True
+    assert {"period", "summary", "violationCategories", "recentViolations", "requirements"} <= set(body)
+    assert len(body["requirements"]) == ComplianceRule.objects.count()
+    assert AuditRecord.objects.filter(action="compliance.report_downloaded").count() == 1
+
+
+def test_the_pdf_opens_has_the_figures_and_page_numbers_and_verifies(auditor, tmp_path):
+    end = timezone.now() + timedelta(minutes=1)
+    start = end - timedelta(days=10)
+    make_history(start)
+    response = auditor.get(
+        "/api/v1/compliance/report", {"start": start.isoformat(), "end": end.isoformat(), "format": "pdf"}
+    )
+    assert response["Content-Type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Compliance report" in text and "Compliance rate" in text
+    assert f"Page 1 of {len(reader.pages)}" in text and "generated" in text and "audrey" in text
+    summary = auditor.get("/api/v1/compliance/report", {"start": start.isoformat(), "end": end.isoformat()}).json()
+    assert str(summary["summary"]["checkEvaluations"]) in text
+
+    report = tmp_path / "report.pdf"
+    report.write_bytes(response.content)
+    signature = auditor.get(f"/api/v1/compliance/reports/{response['X-Report-Id']}/signature")
+    (tmp_path / "report.pdf.sig").write_bytes(signature.content)
+    public = StringIO()
+    call_command("report_signing_key", stdout=public, stderr=StringIO())
+    (tmp_path / "public.pem").write_text(public.getvalue())
+    out = StringIO()
+    call_command("verify_report", str(report), "--public-key", str(tmp_path / "public.pem"), stdout=out)
+    assert out.getvalue().startswith("VERIFIED")
+
+    tampered = bytearray(response.content)
+    tampered[len(tampered) // 2] ^= 0x01
+    report.write_bytes(bytes(tampered))
+    with pytest.raises(CommandError, match="NOT VERIFIED"):
+        call_command("verify_report", str(report), stdout=StringIO())
+
+
+def test_csv_and_json_reports_are_signed_too(auditor):
+    for fmt in ("csv", "json"):
+        response = auditor.get("/api/v1/compliance/report", {"format": fmt})
+        signature = json.loads(auditor.get(f"/api/v1/compliance/reports/{response['X-Report-Id']}/signature").content)
+        import hashlib
+
+        assert signature["sha256"] == hashlib.sha256(response.content).hexdigest() == response["X-Report-SHA256"]
+
+
+def test_a_bad_period_is_a_400_naming_the_parameter(auditor):
+    answer = auditor.get("/api/v1/compliance/report", {"start": "2026-02-01", "end": "2026-01-01"})
+    assert answer.status_code == 400 and answer.json()["errors"][0]["parameter"] == "start"
+    assert auditor.get("/api/v1/compliance/report", {"format": "docx"}).status_code == 400
+
+
+def test_admins_edit_rules_and_every_edit_is_audited(client):
+    login(client, make_user("ada", "admin"))
+    answer = client.patch(
+        "/api/v1/compliance/rules/session-timeout", {"parameters": {"minutes": 240}}, content_type="application/json"
+    )
+    assert answer.status_code == 200 and answer.json()["parameters"] == {"minutes": 240}
+    recorded = AuditRecord.objects.get(action="compliance.rule_updated")
+    assert recorded.changes == {"parameters": {"before": {"minutes": 480}, "after": {"minutes": 240}}}
+
+
+def test_the_compliance_page_offers_the_report(auditor):
+    page = auditor.get("/compliance/").content.decode()
+    assert 'action="/api/v1/compliance/report"' in page and "Requirements in force" in page
+
+
+# --- Retention ------------------------------------------------------------------------------------------------
+
+
+def test_retention_removes_what_is_old_keeps_what_is_held_and_leaves_a_record():
+    old = timezone.now() - timedelta(days=3000)
+    emit("old_job", [], [dataset("pg://db", "a")], when=old, run_id="old-1")
+    emit("held_job", [], [dataset("pg://db", "b")], when=old, run_id="old-2", namespace="legal")
+    emit("new_job", [], [dataset("pg://db", "c")], run_id="new-1")
+    LegalHold.objects.create(kind="namespace", namespace="legal", reason="litigation")
+    out = StringIO()
+    call_command("enforce_retention", "--dry-run", stdout=out)
+    assert "Would remove 1 raw event(s) and 1 run(s)" in out.getvalue() and "1 old raw event(s) kept" in out.getvalue()
+    assert RawEvent.objects.count() == 3 and not AuditRecord.objects.filter(action="compliance.retention").exists()
+    call_command("enforce_retention", stdout=StringIO())
+    assert sorted(RawEvent.objects.values_list("run_id", flat=True)) == ["new-1", "old-2"]
+    assert sorted(Run.objects.values_list("run_id", flat=True)) == ["new-1", "old-2"]
+    assert AuditRecord.objects.get(action="compliance.retention").detail["raw_events"] == 1
+
+
+def test_retention_of_the_audit_trail_keeps_the_chain_verifiable():
+    for n in range(5):
+        audit.record("metadata.updated", actor="cli:test", target=("dataset", n, f"t{n}"))
+    rule = ComplianceRule.objects.get(pk="retention-audit")
+    rule.parameters = {"days": -1}  # everything so far is past retention
+    rule.save()
+    before = AuditRecord.objects.count()
+    outcome = services.enforce_retention(dry_run=False)
+    assert outcome.audit_records == before
+    out = StringIO()
+    call_command("audit_verify", stdout=out, stderr=StringIO())
+    assert "verified" in out.getvalue()
