@@ -6,7 +6,7 @@
         before = audit.fields_of(connection, ["host", "login", "password"])
         ...change the connection...
         audit.record(
-            "connection.changed",
+            "connection.updated",
             actor=user,
             target=connection,
             changes=audit.diff(before, audit.fields_of(connection, [...]), secret_fields={"password", "extra"}),

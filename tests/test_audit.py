@@ -80,7 +80,7 @@ def test_diff_keeps_changed_fields_and_never_a_secret_value():
 
 def test_secret_keys_are_scrubbed_even_when_passed_straight_to_record():
     item = audit.record(
-        "connection.changed",
+        "connection.updated",
         changes={"password": {"before": "hunter2", "after": "swordfish"}},
         detail={"nested": {"api_key": "sk-live-123"}},
     )

@@ -198,7 +198,7 @@ def test_exporting_200000_records_streams_them_in_bounded_memory(auditor):
 def test_the_auditor_page_shows_filters_timeline_and_diffs(auditor):
     seed(3)
     audit.record(
-        "connection.changed", actor="dev", changes=audit.diff({"password": "a"}, {"password": "b"}), detail={"x": 1}
+        "connection.updated", actor="dev", changes=audit.diff({"password": "a"}, {"password": "b"}), detail={"x": 1}
     )
     page = auditor.get("/audit/?actor=user1").content.decode()
     assert 'name="actor" value="user1"' in page
