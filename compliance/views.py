@@ -6,12 +6,14 @@ from django.utils import timezone
 from governance.permissions import require_permission
 from governance.roles import VIEW_COMPLIANCE
 
+from . import services
 from .models import CheckRun, ComplianceRule, LegalHold
 
 
 @require_permission(VIEW_COMPLIANCE)
 def compliance_page(request):
     """The auditor's page: pick a period, download the signed report; the latest checks, rules and holds."""
+    services.ensure_recent_checks()
     end = timezone.now()
     latest = CheckRun.objects.prefetch_related("results").first()
     return render(
