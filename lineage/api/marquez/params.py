@@ -7,25 +7,12 @@ from datetime import UTC, date, datetime
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ...selectors import BadParameter
+from ..params import integer
 
 DEFAULT_LIMIT = 100  # Marquez's default for every listing but search
 MAX_LIMIT = 1000
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 OFFSET_AS_SPACE = re.compile(r"^(.*[Tt][\d:.]+) (\d{2}:?\d{2})$")
-
-
-def integer(params: Mapping, name: str, *, default: int, minimum: int = 0, maximum: int | None = None) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadParameter(name, f"must be an integer, got {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise BadParameter(name, f"must be {bounds}, got {value}")
-    return value
 
 
 def page(params: Mapping, *, default_limit: int = DEFAULT_LIMIT) -> tuple[int, int]:
