@@ -33,7 +33,8 @@
     pathTo: null,
     matches: [],
     matchIndex: -1,
-    firstDraw: true
+    firstDraw: true,
+    loadedKey: null
   };
 
   var STYLE = [
@@ -120,6 +121,7 @@
 
   function load() {
     var started = performance.now();
+    container.dataset.ready = "false";
     say("Loading…");
     state.nodes.clear();
     state.edges.clear();
@@ -139,11 +141,12 @@
     var n = state.nodes.get(id);
     if (!n || isRestricted(n) || state.view === "columns" && n.type !== "DATASET_FIELD") return;
     say("Expanding " + labelOf(n) + "…");
+    container.dataset.ready = "false";
     fetchJson(apiUrl(id, { depth: 1, limit: 0 })).then(function (answer) {
       var added = merge(answer);
       draw(added, performance.now());
       say("Expanded " + labelOf(n) + ": " + added.length + " new node" + (added.length === 1 ? "" : "s") + ".");
-    }).catch(function (error) { say("Could not expand: " + error.message); });
+    }).catch(function (error) { say("Could not expand: " + error.message); markReady(); });
   }
 
   // --- Drawing -----------------------------------------------------------------------------------------
@@ -525,6 +528,11 @@
     state.depth = depth >= 1 && depth <= 100 ? depth : state.depth;
     state.group = $("ctl-group").checked;
     state.view = $("ctl-view").value;
+    // A number field fires "change" again when it loses focus, and Enter both changes and submits: reload only
+    // when an option really changed, or a selection made meanwhile would be lost.
+    var key = [state.direction, state.depth, state.group, state.view].join("|");
+    if (key === state.loadedKey) return Promise.resolve();
+    state.loadedKey = key;
     state.limit = config.step;
     state.pathFrom = state.pathTo = null;
     state.firstDraw = true;
@@ -583,5 +591,6 @@
     setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
   }
 
+  state.loadedKey = [state.direction, state.depth, state.group, state.view].join("|");
   load();
 })();
