@@ -46,6 +46,7 @@ def log_in(page, base_url: str, username: str, password: str) -> None:
 
 
 def wait_for_graph(page, timeout: float = 30_000) -> int:
-    """Wait until the explorer says its graph is drawn and interactive; the number of nodes drawn."""
-    page.wait_for_selector("#graph[data-ready=true]", state="attached", timeout=timeout)
+    """Wait until the explorer says its graph is drawn and interactive and its side lists are filled; the number
+    of nodes drawn."""
+    page.wait_for_selector("#graph[data-ready=true][data-listed=true]", state="attached", timeout=timeout)
     return int(page.get_attribute("#graph", "data-nodes") or 0)

@@ -99,6 +99,18 @@ def test_a_steward_explores_lineage_and_impact_and_edits_a_tag(live_server, peop
     page.get_by_label("Find in graph").fill("orders")
     assert page.locator("#find-status").inner_text().startswith("3 matches")
 
+    # Export the drawing.
+    for button, filename in (("Export PNG", "lineage.png"), ("Export SVG", "lineage.svg")):
+        with page.expect_download() as download:
+            page.get_by_role("button", name=button).click()
+        assert download.value.suggested_filename == filename
+
+    # Back in time with the slider (from the keyboard): the graph as it stood when the dataset first appeared.
+    page.get_by_role("slider").focus()
+    page.keyboard.press("Home")
+    wait_for_graph(page)
+    assert " as of " in page.locator("#graph-status").inner_text()
+
     # Impact of changing the landing file.
     page.goto(f"{base}/datasets/s3://acme-landing/{CSV}")
     page.get_by_role("link", name="Impact of a change").click()

@@ -34,7 +34,8 @@
     matches: [],
     matchIndex: -1,
     firstDraw: true,
-    loadedKey: null
+    loadedKey: null,
+    timings: {} // performance.now() marks of the last load, for the benchmark
   };
 
   var STYLE = [
@@ -42,7 +43,7 @@
       "shape": "round-rectangle", "width": 176, "height": 34, "background-color": "#eef4ff",
       "border-width": 1.5, "border-color": "#1f6feb", "label": "data(label)", "font-size": 11,
       "font-family": "system-ui, sans-serif", "color": "#1d2330", "text-valign": "center", "text-halign": "center",
-      "text-wrap": "ellipsis", "text-max-width": 164, "min-zoomed-font-size": 7 } },
+      "min-zoomed-font-size": 7 } },
     { selector: "node.job", style: { "shape": "rectangle", "background-color": "#ffffff", "border-color": "#5b6475" } },
     { selector: "node.dag", style: { "shape": "round-octagon", "height": 40, "border-width": 2.5 } },
     { selector: "node.state-ok", style: { "background-color": "#dafbe1", "border-color": "#1a7f37" } },
@@ -125,7 +126,9 @@
     say("Loading…");
     state.nodes.clear();
     state.edges.clear();
+    state.timings = { requested: started };
     return fetchJson(apiUrl(state.nodeId)).then(function (answer) {
+      state.timings.answered = performance.now();
       merge(answer);
       state.truncated = !!answer.truncated;
       state.total = answer.totalNodes || state.nodes.size;
@@ -165,6 +168,13 @@
     return d.name || n.id;
   }
 
+  // Labels are cut here rather than by the renderer's ellipsis, which measures each label character by character
+  // and dominates the first paint of a large graph. The full name is in the details panel and the node list.
+  function shortLabel(text, max) {
+    text = String(text);
+    return text.length > max ? text.slice(0, max - 1) + "…" : text;
+  }
+
   function hasPii(d) {
     var all = [].concat(d.classifications || [], d.tags || [], d.stewardTags || []);
     return all.some(function (t) { return String(t).toLowerCase() === "pii"; });
@@ -195,8 +205,8 @@
       } else classes.push("dataset");
       if (!isRestricted(n) && hasPii(d)) classes.push("pii");
       if (id === state.nodeId) classes.push("start");
-      var data = { id: id, label: labelOf(n), kind: n.type, namespace: namespace, depth: n.depth || 0,
-        listLabel: n.type === "DATASET_FIELD" ? d.dataset + " · " + d.field : labelOf(n) };
+      var data = { id: id, label: shortLabel(labelOf(n), n.type === "DATASET_FIELD" ? 24 : 28), kind: n.type, namespace: namespace, depth: n.depth || 0,
+        listLabel: n.type === "DATASET_FIELD" ? d.dataset + " · " + d.field : labelOf(n), full: labelOf(n) };
       if (n.type === "DATASET_FIELD") {
         var groupId = "group:" + d.namespace + ":" + d.dataset;
         if (!groups.has(groupId)) groups.set(groupId, { data: { id: groupId, label: d.dataset, kind: "GROUP", namespace: d.namespace }, classes: "group" });
@@ -213,69 +223,88 @@
     return els;
   }
 
-  function layeredPositions() {
-    // Signed distance from the start: upstream to the left, downstream to the right, then spread each layer.
+  function layeredPositions(els) {
+    // Signed distance from the start (upstream to the left, downstream to the right), then each layer ordered by
+    // the mean position of its neighbours in the layer before: linear time on plain arrays, no layout engine.
+    var out = new Map(), into = new Map(), depth = new Map();
+    els.forEach(function (el) {
+      if (el.group === "nodes" && el.data.kind !== "GROUP") {
+        out.set(el.data.id, []); into.set(el.data.id, []); depth.set(el.data.id, el.data.depth || 0);
+      }
+    });
+    els.forEach(function (el) {
+      if (el.group === "edges" && out.has(el.data.source) && into.has(el.data.target)) {
+        out.get(el.data.source).push(el.data.target);
+        into.get(el.data.target).push(el.data.source);
+      }
+    });
     var rank = new Map();
-    var start = cy.getElementById(state.nodeId);
-    var seeds = start.nonempty() ? [start] : [cy.nodes().first()];
-    seeds.forEach(function (s) { rank.set(s.id(), 0); });
-    var queue = seeds.slice();
-    while (queue.length) {
-      var node = queue.shift();
-      var r = rank.get(node.id());
-      node.outgoers("node").forEach(function (m) { if (!rank.has(m.id())) { rank.set(m.id(), r + 1); queue.push(m); } });
-      node.incomers("node").forEach(function (m) { if (!rank.has(m.id())) { rank.set(m.id(), r - 1); queue.push(m); } });
+    var start = out.has(state.nodeId) ? state.nodeId : out.keys().next().value;
+    var queue = [start];
+    rank.set(start, 0);
+    for (var head = 0; head < queue.length; head++) {
+      var id = queue[head], r = rank.get(id);
+      out.get(id).forEach(function (m) { if (!rank.has(m)) { rank.set(m, r + 1); queue.push(m); } });
+      into.get(id).forEach(function (m) { if (!rank.has(m)) { rank.set(m, r - 1); queue.push(m); } });
     }
     var layers = new Map();
-    cy.nodes().forEach(function (n) {
-      var r = rank.has(n.id()) ? rank.get(n.id()) : (n.data("depth") || 0);
+    out.forEach(function (_, id) {
+      var r = rank.has(id) ? rank.get(id) : depth.get(id);
       if (!layers.has(r)) layers.set(r, []);
-      layers.get(r).push(n);
+      layers.get(r).push(id);
     });
-    var positions = {};
-    var keys = Array.from(layers.keys()).sort(function (a, b) { return a - b; });
-    keys.forEach(function (r) {
+    var y = new Map(), positions = {};
+    Array.from(layers.keys()).sort(function (a, b) { return a - b; }).forEach(function (r) {
       var layer = layers.get(r);
-      // Order each layer by the mean position of its neighbours in the previous one: fewer crossings, one pass.
-      layer.forEach(function (n) {
-        var ys = n.incomers("node").map(function (m) { return positions[m.id()] ? positions[m.id()].y : null; })
-          .filter(function (y) { return y !== null; });
-        n.scratch("_y", ys.length ? ys.reduce(function (a, b) { return a + b; }, 0) / ys.length : 0);
+      var key = new Map();
+      layer.forEach(function (id) {
+        var sum = 0, count = 0;
+        into.get(id).concat(out.get(id)).forEach(function (m) { if (y.has(m)) { sum += y.get(m); count++; } });
+        key.set(id, count ? sum / count : 0);
       });
-      layer.sort(function (a, b) { return a.scratch("_y") - b.scratch("_y"); });
-      var height = layer.length * 46;
-      layer.forEach(function (n, i) { positions[n.id()] = { x: r * 240, y: i * 46 - height / 2 }; });
+      layer.sort(function (a, b) { return key.get(a) - key.get(b); });
+      var top = -(layer.length - 1) * 23;
+      layer.forEach(function (id, i) { y.set(id, top + i * 46); positions[id] = { x: r * 240, y: top + i * 46 }; });
     });
     return positions;
   }
 
   function draw(fresh, started) {
     var els = elementsOf();
-    var big = els.length > 2 * DAGRE_MAX;
+    var nodeCount = state.nodes.size;
+    var layered = nodeCount > DAGRE_MAX && state.view !== "columns";
+    if (layered) {
+      var positions = layeredPositions(els);
+      els.forEach(function (el) { if (el.group === "nodes" && positions[el.data.id]) el.position = positions[el.data.id]; });
+    }
     cy.startBatch();
     cy.elements().remove();
     cy.add(els);
-    // Large graphs: straight edges and no labels when zoomed out keep panning smooth.
-    cy.style().selector("edge").style("curve-style", big ? "haystack" : "bezier").update();
+    // Large graphs: straight edges are much cheaper to draw than curves and keep their arrows; beyond the dagre
+    // limit, haystack edges (no arrows: the layers already read left to right) halve the first paint.
+    var curve = layered ? "haystack" : nodeCount > 300 ? "straight" : "bezier";
+    cy.style().selector("edge").style("curve-style", curve).update();
     (fresh || []).forEach(function (id) { cy.getElementById(id).addClass("fresh"); });
     applyFilters();
     cy.endBatch();
-    var nodeCount = cy.nodes().not(".group").length;
     var layout;
-    if (nodeCount > DAGRE_MAX && state.view !== "columns") {
-      layout = cy.layout({ name: "preset", positions: layeredPositions(), fit: true, padding: 20 });
+    if (layered) {
+      // Fitting would measure every label of a large graph first; start legible around the start node instead.
+      layout = cy.layout({ name: "preset", fit: false });
     } else if (window.cytoscapeDagre) {
       layout = cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 14, rankSep: 70, edgeSep: 6, fit: true, padding: 20,
         ranker: nodeCount > 250 ? "longest-path" : "network-simplex", animate: false });
     } else {
       layout = cy.layout({ name: "breadthfirst", directed: true, fit: true });
     }
+    state.timings.layoutStart = performance.now();
     layout.one("layoutstop", function () {
+      state.timings.layoutEnd = performance.now();
       if (fresh && fresh.length) setTimeout(function () { cy.nodes(".fresh").removeClass("fresh"); }, 2500);
       var start = cy.getElementById(state.nodeId);
       // A wide graph fitted to the frame is unreadable: zoom to a legible size around the start node instead,
       // keeping it near the edge the walk leaves from.
-      if (state.firstDraw && start.nonempty() && cy.zoom() < 0.7) {
+      if (state.firstDraw && start.nonempty() && (layered || cy.zoom() < 0.7)) {
         cy.zoom(0.8);
         cy.center(start);
         var shift = container.clientWidth / 2 - 120;
@@ -301,21 +330,30 @@
     }
     say(shown + " node" + (shown === 1 ? "" : "s") + ", " + edges + " edge" + (edges === 1 ? "" : "s") +
       (state.asOf ? " as of " + new Date(state.asOf).toLocaleString() : "") + ".");
-    fillNamespaces();
-    fillNodeList();
     highlightPath();
-    find();
     var start = cy.getElementById(state.nodeId);
-    if (state.firstDraw && start.nonempty()) select(start, false);
+    var first = state.firstDraw;
     state.firstDraw = false;
-    // Drawn and interactive: the next frame is painted with every node in place.
-    requestAnimationFrame(function () { markReady(started); });
+    // Drawn and interactive once the next frame is painted with every node in place; the side panel's lists
+    // (hundreds of buttons on a large graph) are filled right after, so they never delay the drawing.
+    requestAnimationFrame(function () {
+      markReady(started, true);
+      setTimeout(function () {
+        fillNamespaces();
+        fillNodeList();
+        find();
+        if (first && start.nonempty()) select(start, false);
+        container.dataset.listed = "true";
+      }, 0);
+    });
   }
 
-  function markReady(started) {
+  function markReady(started, listsToFill) {
     container.dataset.ready = "true";
+    container.dataset.listed = listsToFill ? "false" : "true";
     container.dataset.nodes = String(cy.nodes().not(".group").length);
-    window.tributaryGraph = { cy: cy, readyAt: performance.now(), drawMs: started ? performance.now() - started : null,
+    state.timings.ready = performance.now();
+    window.tributaryGraph = { cy: cy, readyAt: state.timings.ready, timings: state.timings,
       nodes: cy.nodes().not(".group").length, state: state };
     container.dispatchEvent(new CustomEvent("graph-ready", { bubbles: true }));
   }
@@ -330,7 +368,7 @@
       var kind = n.data("kind");
       var hide = (kind === "DATASET" && !showDatasets) || (kind === "JOB" && !showJobs) ||
         (ns && kind !== "GROUP" && n.data("namespace") !== ns && !n.hasClass("restricted"));
-      n.toggleClass("hidden", !!hide);
+      if (n.hasClass("hidden") !== !!hide) n.toggleClass("hidden", !!hide);
     });
   }
 
@@ -348,12 +386,12 @@
   function find() {
     var input = $("ctl-find");
     var status = $("find-status");
-    cy.nodes().removeClass("match");
+    cy.nodes(".match").removeClass("match");
     state.matches = [];
     if (!input || !input.value.trim()) { if (status) status.textContent = ""; return; }
     var q = input.value.trim().toLowerCase();
     state.matches = cy.nodes().filter(function (n) {
-      return !n.hasClass("group") && (String(n.data("label")).toLowerCase().indexOf(q) >= 0 || n.id().toLowerCase().indexOf(q) >= 0);
+      return !n.hasClass("group") && (String(n.data("listLabel")).toLowerCase().indexOf(q) >= 0 || n.id().toLowerCase().indexOf(q) >= 0);
     }).toArray();
     state.matches.forEach(function (n) { n.addClass("match"); });
     state.matchIndex = -1;
@@ -368,7 +406,7 @@
   }
 
   function highlightPath() {
-    cy.elements().removeClass("path faded");
+    cy.elements(".path, .faded").removeClass("path faded"); // only those: restyling every element is not free
     var out = $("path-status");
     if (!state.pathFrom || !state.pathTo) {
       if (out) out.textContent = state.pathFrom ? "Path from " + nameOf(state.pathFrom) + ": now choose “Path to here” on another node." : "";
