@@ -111,6 +111,14 @@ def test_a_steward_explores_lineage_and_impact_and_edits_a_tag(live_server, peop
     wait_for_graph(page)
     assert " as of " in page.locator("#graph-status").inner_text()
 
+    # A large answer: only the nearest nodes, and a control for more.
+    page.goto(f"{base}/lineage/?nodeId=dataset:{WH}:{ORDERS}&limit=2")
+    assert wait_for_graph(page) == 2
+    assert "Showing the 2 nearest of 5 nodes." in page.locator("#more").inner_text()
+    page.get_by_role("button", name=re.compile(r"^Show \d+ more$")).click()
+    assert wait_for_graph(page) == 5
+    assert page.locator("#more").is_hidden()
+
     # Impact of changing the landing file.
     page.goto(f"{base}/datasets/s3://acme-landing/{CSV}")
     page.get_by_role("link", name="Impact of a change").click()

@@ -40,7 +40,7 @@
 
   var STYLE = [
     { selector: "node", style: {
-      "shape": "round-rectangle", "width": 176, "height": 34, "background-color": "#eef4ff",
+      "shape": "round-rectangle", "width": 190, "height": 34, "background-color": "#eef4ff",
       "border-width": 1.5, "border-color": "#1f6feb", "label": "data(label)", "font-size": 11,
       "font-family": "system-ui, sans-serif", "color": "#1d2330", "text-valign": "center", "text-halign": "center",
       "min-zoomed-font-size": 7 } },
