@@ -8,6 +8,7 @@ Skipped, with the reason shown, only when no Chromium binary exists (CI installs
 import re
 
 import pytest
+from django.db import connections
 
 from lineage.browser import chromium, chromium_path, log_in, wait_for_graph
 from lineage.models import Annotation
@@ -34,6 +35,9 @@ def people(estate):  # noqa: F811
 def browser_context():
     with chromium() as context:
         yield context
+        # Queries made between browser steps run while Playwright's event loop is current, and Django keeps a
+        # separate connection for that context: close it here, or it outlives the test database.
+        connections.close_all()
 
 
 def node_labels(page) -> list[str]:
