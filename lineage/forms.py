@@ -27,12 +27,21 @@ class MetadataForm(forms.Form):
     tags = ListField()
     owners = ListField(item_max_length=255)
     classifications = ListField()
+    # One field's classifications (the schema table's editor): `field` names it, `field_classifications` sets them.
+    field = forms.CharField(required=False, max_length=1024)
+    field_classifications = ListField()
 
     EDITABLE = ("description", "tags", "owners", "classifications")
 
-    def changes(self, submitted) -> dict:
-        """Only what the form sent: an inline editor that shows one list must not blank the others."""
+    def changes(self, submitted, *, fields: dict) -> dict:
+        """Only what the form sent: an inline editor that shows one list must not blank the others. `fields` is the
+        annotation's current per-field notes, which a field's edit keeps for every other field."""
         changes = {key: self.cleaned_data[key] for key in self.EDITABLE if key in submitted}
         if "owners" in changes:
             changes["owners"] = [{"name": name} for name in changes["owners"]]
+        name = self.cleaned_data["field"]
+        if name and "field_classifications" in submitted:
+            notes = {key: dict(value) for key, value in fields.items()}
+            notes[name] = {**notes.get(name, {}), "classifications": self.cleaned_data["field_classifications"]}
+            changes["fields"] = notes
         return changes

@@ -159,6 +159,12 @@ def annotation_for(kind: str, node: Dataset | Job) -> Annotation | None:
     )
 
 
+def annotation_fields(kind: str, node: Dataset | Job) -> dict:
+    """The per-field notes stewards wrote on a node (empty without an annotation)."""
+    annotation = annotation_for(kind, node)
+    return dict(annotation.fields) if annotation else {}
+
+
 def _tag_keys(tags: list) -> list[str]:
     """Tag facets are [{key, value, source}]; annotations are plain strings."""
     return [t.get("key", "") if isinstance(t, dict) else str(t) for t in tags]

@@ -2,6 +2,8 @@
 render. Permissions come from `governance.permissions` (require_permission for the role, `can` for an action in
 a namespace); what a page lists is filtered by `visible_namespace_ids` inside the selectors."""
 
+from urllib.parse import quote
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -139,10 +141,13 @@ def edit_metadata(request):
             kind=ref.kind,
             namespace=ref.node.namespace.name,
             name=ref.node.name,
-            changes=form.changes(request.POST),
+            changes=form.changes(request.POST, fields=pages.annotation_fields(ref.kind, ref.node)),
             user=request.user,
         )
         messages.success(request, "Saved.")
     else:
         messages.error(request, "Not saved: " + " ".join(e for errors in form.errors.values() for e in errors))
-    return redirect(pages.node_url(ref.kind, ref.node.namespace.name, ref.node.name))
+    anchor = (
+        f"#field-{quote(form.cleaned_data['field'], safe='')}" if form.is_valid() and form.cleaned_data["field"] else ""
+    )
+    return redirect(pages.node_url(ref.kind, ref.node.namespace.name, ref.node.name) + anchor)

@@ -438,3 +438,17 @@ def test_duration_chart_places_runs_by_time_and_duration():
     assert (first["y"], second["y"]) == (30, 10)  # the longest at the top
     assert second["state"] == "failed" and chart["max_seconds"] == 20
     assert duration_chart([runs[2]]) is None
+
+
+def test_a_steward_classifies_one_field_and_keeps_the_others(steward):
+    update_metadata(
+        kind="dataset", namespace=WH, name=ORDERS, changes={"fields": {"id": {"description": "key"}}}, user=None
+    )
+    response = steward.post(
+        "/metadata/", {"node": f"dataset:{WH}:{ORDERS}", "field": "total", "field_classifications": "PII, SOX"}
+    )
+    assert response["Location"] == f"/datasets/{WH}/{ORDERS}#field-total"
+    annotation = Annotation.objects.get(kind="dataset", namespace=WH, name=ORDERS)
+    assert annotation.fields == {"id": {"description": "key"}, "total": {"classifications": ["PII", "SOX"]}}
+    html = page(steward, f"/datasets/{WH}/{ORDERS}")
+    assert "Classifications of total" in html and "chip-pii" in html
