@@ -1737,3 +1737,41 @@ def demo_events(*, base: datetime, days: int = DEFAULT_DAYS, first_day: date | N
 def utc_midnight(moment: datetime | None = None) -> datetime:
     moment = (moment or datetime.now(UTC)).astimezone(UTC)
     return datetime.combine(moment.date(), time(), tzinfo=UTC)
+
+
+# --- What the demo's stewards have said ------------------------------------------------------------------
+
+# Steward annotations (not events: people type them). load_demo applies them as a steward's edit would, so the
+# pages and the explorer show classifications next to what producers report.
+STEWARD_NOTES: list[dict] = [
+    {
+        "kind": "dataset",
+        "namespace": ORDERS_DB,
+        "name": "orders.public.customers",
+        "changes": {
+            "classifications": ["PII", "GDPR"],
+            "fields": {
+                "email": {"classifications": ["PII"]},
+                "phone": {"classifications": ["PII"]},
+                "date_of_birth": {"classifications": ["PII"]},
+            },
+        },
+    },
+    {
+        "kind": "dataset",
+        "namespace": WAREHOUSE,
+        "name": "analytics.marts.dim_customers",
+        "changes": {
+            "classifications": ["PII"],
+            "tags": ["gold", "customer-360"],
+            "owners": [{"name": "user:dana@acme.example", "type": "STEWARD"}],
+            "fields": {"email": {"classifications": ["PII"]}, "phone": {"classifications": ["PII"]}},
+        },
+    },
+    {
+        "kind": "dataset",
+        "namespace": ORDERS_DB,
+        "name": "orders.public.payments",
+        "changes": {"classifications": ["PCI"], "fields": {"iban": {"classifications": ["PII", "PCI"]}}},
+    },
+]

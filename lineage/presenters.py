@@ -6,7 +6,7 @@ from typing import Any
 
 from .graph import Node, Subgraph, recommendations
 from .graph import impact as impact_analysis
-from .models import ColumnLineage, Dataset, DatasetField
+from .models import Annotation, ColumnLineage, Dataset, DatasetField
 from .selectors import node_id
 from .traversal import dataset_rows, job_rows
 
@@ -100,6 +100,29 @@ class Identities:
         return node_id(node[0], row["namespace"], row["name"])
 
 
+def steward_marks(rows: dict[int, dict[str, Any]], kind: str) -> dict[int, dict[str, list[str]]]:
+    """The classifications (the node's and its fields') and tags stewards gave each row, in one query.
+
+    Annotations are keyed by natural identity, not by id: look them up by name and match the namespace here.
+    """
+    if not rows:
+        return {}
+    by_identity = {(row["namespace"], row["name"]): pk for pk, row in rows.items()}
+    marks = {}
+    annotations = Annotation.objects.filter(kind=kind, name__in={row["name"] for row in rows.values()}).only(
+        "namespace", "name", "tags", "classifications", "fields"
+    )
+    for annotation in annotations:
+        pk = by_identity.get((annotation.namespace, annotation.name))
+        if pk is None:
+            continue
+        classes = set(annotation.classifications)
+        for spec in (annotation.fields or {}).values():
+            classes.update((spec or {}).get("classifications") or [])
+        marks[pk] = {"classifications": sorted(classes), "stewardTags": sorted(set(annotation.tags))}
+    return marks
+
+
 def _keep_nearest(subgraph: Subgraph, limit: int | None) -> Subgraph:
     if not limit or len(subgraph.depths) <= limit:
         return subgraph
@@ -134,6 +157,9 @@ def lineage_graph(
             if target != node and not ids.is_restricted(node):
                 members[target].append(ids(node))
         depths, edges = regrouped, {(grouped(o), grouped(d)) for o, d in edges}
+
+    # What stewards said (PII and other classifications) colours the explorer's nodes.
+    marks = {"dataset": steward_marks(datasets, "dataset"), "job": steward_marks(jobs, "job")}
 
     # Between two restricted nodes there is nothing the reader may learn.
     edges = {(o, d) for o, d in edges if not (ids.is_restricted(o) and ids.is_restricted(d))}
@@ -173,6 +199,8 @@ def lineage_graph(
             )
             if members.get(node):
                 data["members"] = sorted(members[node])
+        if not ids.is_restricted(node):
+            data.update(marks[kind].get(node[1], {"classifications": [], "stewardTags": []}))
         graph.append(
             {
                 "id": ids(node),

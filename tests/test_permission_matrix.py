@@ -42,6 +42,7 @@ class Rule:
     allowed: tuple[str, ...] | str
     url: str = ""  # the concrete URL to call (default: the route)
     body: dict | None = field(default=None)
+    form: dict | None = field(default=None)  # sent as a browser form (multipart) instead of JSON
     page: bool = False  # a browser page: anonymous is sent to the login page
 
     @property
@@ -60,6 +61,13 @@ RULES = [
     Rule("account/mfa/verify/", "GET", LOGGED_IN, page=True),
     Rule("account/mfa/recovery/", "GET", LOGGED_IN, page=True),
     Rule("", "GET", READERS, page=True),
+    # The steward's pages (issue 8): reading for every role, editing for stewards and up.
+    Rule("search/", "GET", READERS, url="search/?q=orders", page=True),
+    Rule("datasets/<path:path>", "GET", READERS, url="datasets/pg://db/orders", page=True),
+    Rule("jobs/<path:path>", "GET", READERS, url="jobs/airflow/etl.load", page=True),
+    Rule("lineage/", "GET", READERS, url=f"lineage/?nodeId={NODE}", page=True),
+    Rule("impact/", "GET", READERS, url=f"impact/?nodeId={NODE}", page=True),
+    Rule("metadata/", "POST", STEWARDS, form={"node": NODE, "tags": "pii"}, page=True),
     Rule("tokens/", "GET", DEVELOPERS, page=True),
     Rule("tokens/<int:pk>/revoke", "POST", DEVELOPERS, url="tokens/{token}/revoke", page=True),
     Rule("admin/", "GET", ADMINS, page=True),
@@ -206,6 +214,8 @@ def test_the_role_matrix(client, world, rule, who):
     kwargs = {}
     if rule.body is not None:
         kwargs = {"data": json.dumps(rule.body), "content_type": "application/json"}
+    if rule.form is not None:
+        kwargs = {"data": rule.form}
     response = getattr(client, rule.method.lower())(url, **kwargs)
 
     role = CAST.get(who)

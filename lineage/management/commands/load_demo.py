@@ -4,7 +4,7 @@ from collections import Counter
 from django.core.management.base import BaseCommand, CommandError
 
 from lineage import services
-from lineage.demo import DEFAULT_DAYS, demo_events, history_days, utc_midnight
+from lineage.demo import DEFAULT_DAYS, STEWARD_NOTES, demo_events, history_days, utc_midnight
 from lineage.derive import derive_pending
 from lineage.models import Dataset, Job, Namespace, RawEvent, Run, RunState
 
@@ -42,6 +42,11 @@ class Command(BaseCommand):
             # The demo is meant to be spotless; a problem here is a bug in lineage.demo or in validation.
             raise CommandError(f"{len(problems)} problem(s) in demo events, first: {problems[0]}")
 
+        for note in STEWARD_NOTES:
+            services.update_metadata(
+                kind=note["kind"], namespace=note["namespace"], name=note["name"], changes=note["changes"], user=None
+            )
+
         runs = Run.objects.all()
         history = list(history_days(base=base, days=days))
         self.stdout.write(f"Demo history: {history[0]} to {history[-1]} ({days} days).")
@@ -52,5 +57,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"The store now holds {Dataset.objects.count()} datasets, {Job.objects.count()} jobs and "
             f"{runs.count()} runs ({runs.filter(state=RunState.FAILED).count()} failed) "
-            f"in {Namespace.objects.count()} namespaces."
+            f"in {Namespace.objects.count()} namespaces; stewards classified {len(STEWARD_NOTES)} datasets."
         )
