@@ -6,6 +6,7 @@ Skipped, with the reason shown, only when no Chromium binary exists (CI installs
 """
 
 import re
+from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -99,7 +100,8 @@ def test_a_steward_explores_lineage_and_impact_and_edits_a_tag(live_server, peop
     page.get_by_role("button", name="Path from here").click()
     page.locator("#node-list .node-item", has_text=MART).click()
     page.get_by_role("button", name="Path to here").click()
-    assert "Path of 2 step(s) highlighted"  # through the collapsed DAG in page.locator("#path-status").inner_text()
+    # Through the collapsed DAG.
+    assert "Path of 2 step(s) highlighted" in page.locator("#path-status").inner_text()
     page.get_by_label("Find in graph").fill("orders")
     assert page.locator("#find-status").inner_text().startswith("3 matches")
 
@@ -108,6 +110,11 @@ def test_a_steward_explores_lineage_and_impact_and_edits_a_tag(live_server, peop
         with page.expect_download() as download:
             page.get_by_role("button", name=button).click()
         assert download.value.suggested_filename == filename
+        content = Path(download.value.path()).read_bytes()
+        if filename.endswith(".png"):
+            assert content.startswith(b"\x89PNG")
+        else:
+            assert content.startswith(b"<svg") and b"<line" in content and b"<text" in content
 
     # Back in time with the slider (from the keyboard): the graph as it stood when the dataset first appeared.
     page.get_by_role("slider").focus()

@@ -8,8 +8,6 @@
   if (!configEl || !container || !window.cytoscape) return;
   var config = JSON.parse(configEl.textContent);
   if (window.cytoscapeDagre) cytoscape.use(cytoscapeDagre);
-  // cytoscape-svg registers itself when it finds the global cytoscape; register only if it did not.
-  if (window.cytoscapeSvg && !cytoscape("core", "svg")) cytoscape.use(cytoscapeSvg);
 
   // Above this many nodes dagre's crossing minimisation costs seconds: a layered layout by distance from the
   // start (computed here in linear time) is drawn instead.
@@ -612,13 +610,56 @@
       download(cy.png({ full: true, scale: 2, bg: "#ffffff", output: "blob" }), "lineage.png");
     });
     $("export-svg").addEventListener("click", function () {
-      if (!cy.svg) { say("SVG export is not available."); return; }
-      download(new Blob([cy.svg({ full: true, bg: "#ffffff" })], { type: "image/svg+xml" }), "lineage.svg");
+      download(new Blob([toSvg(cy)], { type: "image/svg+xml" }), "lineage.svg");
     });
   }
 
   var moreButton = $("more-button");
   if (moreButton) moreButton.addEventListener("click", function () { state.limit += config.step; load(); });
+
+  // SVG of what is drawn: boxes and labels at cytoscape's positions, edges as straight lines with arrows. Written
+  // here (a few lines) rather than with an SVG renderer library, whose licence would not suit Tributary's.
+  function toSvg(core) {
+    var esc = function (text) {
+      return String(text == null ? "" : text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+        .replace(/"/g, "&quot;");
+    };
+    var box = core.elements(":visible").boundingBox({ includeLabels: true });
+    var pad = 20, width = Math.ceil(box.w + 2 * pad), height = Math.ceil(box.h + 2 * pad);
+    var dx = pad - box.x1, dy = pad - box.y1;
+    var out = ['<svg xmlns="http://www.w3.org/2000/svg" width="' + width + '" height="' + height + '" viewBox="0 0 ' +
+      width + " " + height + '" font-family="system-ui, sans-serif">',
+      '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" ' +
+      'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>',
+      '<rect width="100%" height="100%" fill="#ffffff"/>'];
+    core.edges(":visible").forEach(function (edge) {
+      var a = edge.sourceEndpoint(), b = edge.targetEndpoint();
+      out.push('<line x1="' + (a.x + dx).toFixed(1) + '" y1="' + (a.y + dy).toFixed(1) + '" x2="' +
+        (b.x + dx).toFixed(1) + '" y2="' + (b.y + dy).toFixed(1) + '" stroke="' + esc(edge.style("line-color")) +
+        '" stroke-width="1.2" marker-end="url(#arrow)"/>');
+    });
+    core.nodes(":visible").forEach(function (node) {
+      var p = node.position(), w = node.width(), h = node.height();
+      var x = p.x + dx - w / 2, y = p.y + dy - h / 2;
+      var round = node.style("shape") === "round-rectangle" ? ' rx="6"' : "";
+      var shape = node.style("shape") === "ellipse"
+        ? '<ellipse cx="' + (p.x + dx).toFixed(1) + '" cy="' + (p.y + dy).toFixed(1) + '" rx="' + (w / 2).toFixed(1) +
+          '" ry="' + (h / 2).toFixed(1) + '"'
+        : '<rect x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="' + w.toFixed(1) + '" height="' +
+          h.toFixed(1) + '"' + round;
+      out.push(shape + ' fill="' + esc(node.style("background-color")) + '" stroke="' +
+        esc(node.style("border-color")) + '" stroke-width="' + esc(parseFloat(node.style("border-width")) || 0) +
+        '"/>');
+      var label = node.style("label");
+      if (label) {
+        out.push('<text x="' + (p.x + dx).toFixed(1) + '" y="' + (p.y + dy).toFixed(1) + '" font-size="' +
+          esc(parseFloat(node.style("font-size")) || 10) + '" fill="' + esc(node.style("color")) +
+          '" text-anchor="middle" dominant-baseline="central">' + esc(label) + "</text>");
+      }
+    });
+    out.push("</svg>");
+    return out.join("\n");
+  }
 
   function download(blob, name) {
     var a = document.createElement("a");
