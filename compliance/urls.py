@@ -4,6 +4,7 @@ from . import api, views
 
 urlpatterns = [
     path("compliance/", views.compliance_page, name="compliance"),
+    path("classifications/flow/", views.classification_flow_page, name="classification-flow"),
     path("api/v1/compliance/report", api.ReportView.as_view(), name="compliance-report"),
     path(
         "api/v1/compliance/reports/<int:pk>/signature",

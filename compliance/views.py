@@ -4,7 +4,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from governance.permissions import require_permission
-from governance.roles import VIEW_COMPLIANCE
+from governance.roles import READ_LINEAGE, VIEW_COMPLIANCE
 
 from . import services
 from .models import CheckRun, ComplianceRule, LegalHold
@@ -28,3 +28,28 @@ def compliance_page(request):
             "holds": LegalHold.objects.filter(released_at__isnull=True),
         },
     )
+
+
+@require_permission(READ_LINEAGE)
+def classification_flow_page(request):
+    """Where a classified (or about to be classified) column or dataset ends up, with the path that carries it."""
+    from django.http import Http404
+
+    from lineage.selectors import BadParameter, NodeNotFound, resolve_node, visible_namespace_ids
+
+    from .api import classification_answer
+    from .classification import propagate
+    from .selectors import classified_sources, flows_for, normalise
+
+    label = normalise(request.GET.get("classification") or "PII")
+    try:
+        ref = resolve_node(node_id=request.GET.get("nodeId"))
+    except (NodeNotFound, BadParameter):
+        raise Http404 from None
+    visible = visible_namespace_ids(request.user)
+    if (visible is not None and ref.node.namespace_id not in visible) or ref.kind == "job":
+        raise Http404
+    node = ("field", (ref.node.pk, ref.field)) if ref.kind == "datasetField" else ("dataset", ref.node.pk)
+    answer = classification_answer([(node, label)], propagate([(node, label)], flows_for=flows_for), visible)
+    saved = (node, label) in set(classified_sources(label))
+    return render(request, "compliance/flow.html", {"ref": ref, "label": label, "saved": saved, **answer})

@@ -503,6 +503,7 @@ def dataset_page(*, user, dataset: Dataset) -> dict[str, Any]:
     fields = [
         {
             "name": f.name,
+            "node_id": node_id("datasetField", dataset.namespace.name, dataset.name, f.name),
             "type": f.type,
             "description": (field_notes.get(f.name) or {}).get("description") or f.description,
             "classifications": (field_notes.get(f.name) or {}).get("classifications") or [],

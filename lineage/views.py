@@ -11,8 +11,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from governance.permissions import can, require_permission
-from governance.roles import EDIT_METADATA, READ_LINEAGE
+from governance import connections
+from governance.permissions import can, has_capability, require_permission
+from governance.roles import EDIT_METADATA, READ_LINEAGE, VIEW_CONNECTIONS
 
 from . import page_selectors as pages
 from . import services
@@ -52,6 +53,9 @@ def dataset(request, path: str):
     node = _found(pages.node_for_path, user=request.user, kind="dataset", path=path)
     context = pages.dataset_page(user=request.user, dataset=node)
     context["can_edit"] = can(request.user, EDIT_METADATA, node.namespace)
+    # The connection serving the dataset's namespace, for those who may see connections at all.
+    context["connection"] = connections.for_namespace(request.user, node.namespace.name)
+    context["may_see_connections"] = has_capability(request.user, VIEW_CONNECTIONS)
     return render(request, "lineage/dataset.html", context)
 
 

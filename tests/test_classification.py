@@ -1,6 +1,7 @@
 """Classifications follow lineage: pure propagation on hand-made graphs, then the API on ingested events."""
 
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -170,3 +171,14 @@ def test_a_reader_narrowed_to_the_warehouse_sees_no_crm_names(client, estate):
     login(client, make_user("wendy", "viewer", namespaces=(WH,)))
     text = client.get("/api/v1/classifications").content.decode()
     assert CRM not in text
+
+
+def test_one_click_from_a_column_to_where_it_ends_up(client, estate):
+    login(client, make_user("vera", "viewer"))
+    page = client.get(f"/datasets/{CRM}/customers").content.decode()
+    field = quote(f"datasetField:{CRM}:customers:email", safe="")
+    assert f"/classifications/flow/?nodeId={field}" in page
+    flow = client.get(f"/classifications/flow/?nodeId=datasetField:{CRM}:customers:email&classification=PII")
+    text = flow.content.decode()
+    assert flow.status_code == 200 and "This is a preview" in text
+    assert f"datasetField:{WH}:mart:contact" in text and f"dataset:{WH}:exports" in text

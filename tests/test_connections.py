@@ -349,3 +349,24 @@ def test_importing_a_malformed_file_changes_nothing(tmp_path):
     with pytest.raises(CommandError, match=":2"):
         call_command("connections_import", str(path), stdout=StringIO())
     assert not Connection.objects.exists()
+
+
+def test_the_dataset_page_shows_the_connection_serving_its_namespace_to_those_who_may_see_it(client):
+    from lineage.derive import derive_pending
+    from lineage.services import ingest_event
+
+    from .events import dataset, run_event
+
+    ingest_event(
+        event=run_event("COMPLETE", run_id="r", outputs=[dataset("postgres://warehouse:5432", "mart")]),
+        source="cli",
+        derive=False,
+    )
+    derive_pending()
+    login(client, make_user("devi", "developer"))
+    create(client)
+    page = client.get("/datasets/postgres://warehouse:5432/mart").content.decode()
+    assert 'href="/connections/warehouse/"' in page
+    login(client, make_user("vera", "viewer"))
+    page = client.get("/datasets/postgres://warehouse:5432/mart").content.decode()
+    assert "/connections/warehouse/" not in page and "Connections are shown to" in page

@@ -133,6 +133,7 @@ RULES = [
     Rule("api/v1/compliance/holds", "POST", ADMINS, body={"kind": "namespace", "namespace": "pg://db", "reason": "x"}),
     Rule("api/v1/compliance/holds/<int:pk>/release", "POST", ADMINS, url="api/v1/compliance/holds/{hold}/release"),
     Rule("api/v1/classifications", "GET", READERS),
+    Rule("classifications/flow/", "GET", READERS, url=f"classifications/flow/?nodeId={NODE}", page=True),
     Rule(
         "api/v1/classifications/preview",
         "GET",
