@@ -64,7 +64,8 @@ def to_csv(data: dict[str, Any]) -> bytes:
             ["secret access", item["connection"], _text(item["time"]), f"{item['actor']} {item['outcome']}"]
         )
     chain = data["auditChain"]
-    writer.writerow(["audit chain", "ok", chain["ok"], chain["reason"] or f"{chain['verified']} records verified"])
+    writer.writerow(["audit chain", "ok", chain["ok"], chain["reason"] or f"{chain['records']} records"])
+    writer.writerow(["audit chain", "checked", _text(chain["checkedAt"]), chain["source"]])
     for item in data["requirements"]:
         writer.writerow(["requirement", item["rule"], item["title"], orjson.dumps(item["parameters"]).decode()])
     return out.getvalue().encode()
@@ -219,7 +220,8 @@ def to_pdf(data: dict[str, Any]) -> bytes:
         Paragraph(
             "The hash chain verifies: "
             + (
-                f"yes, {data['auditChain']['verified']} records."
+                f"yes ({data['auditChain']['records']} records; {data['auditChain']['source']} at "
+                f"{_text(data['auditChain']['checkedAt'])})."
                 if data["auditChain"]["ok"]
                 else f"NO, broken at record {data['auditChain']['brokenAt']}: "
                 f"{_escape(data['auditChain']['reason'] or '')}"

@@ -164,30 +164,35 @@ def record(
 
 def bulk_append(records: Iterable[Mapping[str, Any]], *, batch_size: int = 5000) -> int:
     """Append many records at once (imports, tests, benchmarks): each item holds `record`'s keyword arguments
-    plus `action`. One lock and one INSERT per batch; returns how many were appended."""
+    plus `action`, and may give its `time` (importing a history, in order). One lock and one INSERT per batch;
+    returns how many were appended."""
     count = 0
     with transaction.atomic():
         head = _lock_head()
         batch = []
         for item in records:
             item = dict(item)
-            batch.append(
-                _content(
-                    item.pop("action"),
-                    item.pop("actor", None),
-                    item.pop("target", None),
-                    item.pop("outcome", AuditRecord.Outcome.SUCCESS),
-                    item.pop("changes", None),
-                    item.pop("request", None),
-                    item.pop("detail", None),
-                )
+            content = _content(
+                item.pop("action"),
+                item.pop("actor", None),
+                item.pop("target", None),
+                item.pop("outcome", AuditRecord.Outcome.SUCCESS),
+                item.pop("changes", None),
+                item.pop("request", None),
+                item.pop("detail", None),
             )
+            if item.get("time") is not None:
+                content[_IMPORTED_TIME] = item["time"]
+            batch.append(content)
             if len(batch) >= batch_size:
                 count += len(_append(head, batch))
                 batch = []
         if batch:
             count += len(_append(head, batch))
     return count
+
+
+_IMPORTED_TIME = "_time"
 
 
 def _content(action, actor, target, outcome, changes, request, detail) -> dict[str, Any]:
@@ -221,8 +226,9 @@ def _append(head: AuditChainHead, contents: list[dict[str, Any]]) -> list[AuditR
     items = []
     sequence, previous = head.sequence, head.hash
     for content in contents:
-        # The time is taken under the lock, so it never goes backwards along the chain (clock steps aside).
-        now = timezone.now()
+        # The time is taken under the lock, so it never goes backwards along the chain (clock steps aside);
+        # an imported history brings its own.
+        now = content.pop(_IMPORTED_TIME, None) or timezone.now()
         sequence += 1
         entry = {**content, "sequence": sequence, "time": format_time(now), "previous_hash": previous}
         previous = entry_hash(entry)

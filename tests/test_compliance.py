@@ -336,3 +336,12 @@ def test_without_a_broker_looking_at_compliance_runs_overdue_checks(auditor, set
     CheckRun.objects.update(started_at=timezone.now() - timedelta(hours=2))
     auditor.get("/compliance/")
     assert CheckRun.objects.count() == 2
+
+
+def test_the_report_shows_a_broken_audit_chain(auditor):
+    for n in range(3):
+        audit.record("metadata.updated", actor="cli:test", target=("dataset", n, f"t{n}"))
+    victim = AuditRecord.objects.filter(action="metadata.updated").order_by("sequence")[1]
+    tamper("UPDATE governance_auditrecord SET object_name = 'nothing to see' WHERE id = %s", [victim.pk])
+    chain = auditor.get("/api/v1/compliance/report").json()["auditChain"]
+    assert chain["ok"] is False and chain["brokenAt"] == victim.sequence
