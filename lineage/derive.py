@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
+import psycopg
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Max, Min
 
 from governance.observability import EVENTS_DERIVED
@@ -102,29 +103,167 @@ def _merge_rows(
     items: dict,
     *,
     candidates: Callable[[list], Any],
+    lookup: tuple[tuple[str, ...], Callable[[Any], tuple]],
     key_of: Callable[[Any], Any],
     stub: Callable[[Any, Any], Any],
     merge: Callable[[Any, Any], bool],
     fields: list[str],
+    premerge: bool = False,
 ) -> dict:
     """Create missing rows, lock and merge every row of `items`; returns {key: row}.
 
-    `merge(row, state)` joins the delta state into the row and says whether the row changed.
+    `merge(row, state)` joins the delta state into the row and says whether the row changed. `lookup` names the
+    fields of the unique key and maps a key to their values: on PostgreSQL the rows are found (and locked) by
+    exactly those keys; elsewhere `candidates(keys)`, a wider filter, is narrowed by `key_of`.
+
+    `premerge`: a new row is inserted already merged, so it needs no update after (merges are idempotent: joining
+    the same state again changes nothing). Only for merges without side effects outside the row.
     """
     if not items:
         return {}
     keys = sorted(items)
-    model.objects.bulk_create([stub(key, items[key]) for key in keys], ignore_conflicts=True, batch_size=500)
+    stubs = [stub(key, items[key]) for key in keys]
+    if premerge:
+        for row, key in zip(stubs, keys, strict=True):
+            merge(row, items[key])
+    if connection.vendor == "postgresql":
+        _insert_missing(model, stubs)
+        found = _locked_by_key(model, lookup[0], [lookup[1](key) for key in keys])
+    else:
+        model.objects.bulk_create(stubs, ignore_conflicts=True, batch_size=500)
+        found = candidates(keys).select_for_update().order_by("pk")
     wanted = set(keys)
     rows = {}
-    for row in candidates(keys).select_for_update().order_by("pk"):
+    for row in found:
         key = key_of(row)
         if key in wanted:
             rows[key] = row
     changed = [rows[key] for key in keys if merge(rows[key], items[key])]
     if changed:
-        model.objects.bulk_update(changed, fields, batch_size=250)
+        bulk_update(model, changed, fields)
     return rows
+
+
+# --- Set-based statements on PostgreSQL: a parameter per column (an array), not per value ---------------------
+#
+# Django's bulk_update builds a CASE WHEN per field with a branch per row (quadratic for Python and the database)
+# and bulk_create and the locking SELECT a placeholder per value, which psycopg has to split and quote on the
+# client. Here every column travels as one array parameter bound on the server, and rows are joined with
+# unnest(): the statements stay short whatever the batch size. Other databases (SQLite) use the ORM.
+
+
+def _array_type(column) -> str:
+    return "text[]" if column.get_internal_type() == "JSONField" else f"{column.db_type(connection)}[]"
+
+
+def _select(column, alias: str) -> str:
+    name = f"{alias}.{connection.ops.quote_name(column.column)}"
+    return f"{name}::jsonb" if column.get_internal_type() == "JSONField" else name
+
+
+def _arrays(columns: list, rows: list, values=None) -> list[list]:
+    """One list per column: the rows' values (`values(row)` gives them as a tuple, default the attributes)."""
+    arrays = []
+    for index, column in enumerate(columns):
+        kind = column.get_internal_type()
+        if values is not None:
+            items = [value[index] for value in values]
+        else:
+            items = [getattr(row, column.attname) for row in rows]
+        if kind == "JSONField":
+            items = [orjson.dumps(item, option=orjson.OPT_NON_STR_KEYS).decode() for item in items]
+        elif kind == "UUIDField":
+            items = [None if item is None else str(item) for item in items]
+        arrays.append(items)
+    return arrays
+
+
+def _unnest(columns: list) -> str:
+    names = ", ".join(connection.ops.quote_name(column.column) for column in columns)
+    casts = ", ".join(f"%b::{_array_type(column)}" for column in columns)
+    return f"unnest({casts}) AS v ({names})"
+
+
+def _cursor() -> psycopg.Cursor:
+    """A cursor binding parameters on the server, in the ORM's current transaction."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def _insert_missing(model, rows: list) -> None:
+    """INSERT the rows, skipping those whose unique key already exists."""
+    meta, quote = model._meta, connection.ops.quote_name
+    columns = [field for field in meta.concrete_fields if not field.primary_key]
+    names = ", ".join(quote(column.column) for column in columns)
+    select = ", ".join(_select(column, "v") for column in columns)
+    with _cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT {select} FROM {_unnest(columns)} "
+            "ON CONFLICT DO NOTHING",
+            _arrays(columns, rows),
+        )
+
+
+def _locked_by_key(model, fields: tuple[str, ...], values: list[tuple]) -> list:
+    """The rows whose `fields` equal one of `values`, locked, in primary key order."""
+    meta, quote = model._meta, connection.ops.quote_name
+    keys = [meta.get_field(name) for name in fields]
+    on = " AND ".join(f"t.{quote(key.column)} = v.{quote(key.column)}" for key in keys)
+    columns = meta.concrete_fields
+    json_columns = [i for i, column in enumerate(columns) if column.get_internal_type() == "JSONField"]
+    attnames = [column.attname for column in columns]
+    db = connection.alias
+    with _cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(f't.{quote(column.column)}' for column in columns)} FROM {quote(meta.db_table)} t "
+            f"JOIN {_unnest(keys)} ON {on} ORDER BY t.{quote(meta.pk.column)} FOR UPDATE OF t",
+            _arrays(keys, [], values),
+        )
+        found = []
+        for record in cursor:
+            record = list(record)
+            for i in json_columns:
+                if isinstance(record[i], str | bytes):
+                    record[i] = orjson.loads(record[i])
+            found.append(model.from_db(db, attnames, record))
+    return found
+
+
+def bulk_update(model, rows: list, fields: list[str]) -> None:
+    """Write `fields` of `rows` back, by primary key."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(rows, fields, batch_size=250)
+        return
+    meta, quote = model._meta, connection.ops.quote_name
+    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    assignments = ", ".join(f"{quote(column.column)} = {_select(column, 'v')}" for column in columns[1:])
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    with _cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM {_unnest(columns)} WHERE {table}.{pk} = v.{pk}",
+            _arrays(columns, rows),
+        )
+
+
+def _upsert(model, values: dict[str, list], key: tuple[str, ...], updates: dict[str, str]) -> None:
+    """INSERT rows given column-wise (field name -> one value per row, in the order rows are to be locked);
+    where the key exists, SET each field of `updates` to its SQL expression of the stored row `t` and the
+    proposed one `EXCLUDED`. Joins as plain as min, max and latest-stamp-wins need no round trip through Python,
+    nor model instances: one statement, which takes the row locks in the rows' order."""
+    meta, quote = model._meta, connection.ops.quote_name
+    columns = [meta.get_field(name) for name in values]
+    names = ", ".join(quote(column.column) for column in columns)
+    select = ", ".join(_select(column, "v") for column in columns)
+    target = ", ".join(quote(meta.get_field(name).column) for name in key)
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = {sql}" for name, sql in updates.items())
+    with _cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} AS t ({names}) SELECT {select} FROM {_unnest(columns)} "
+            f"ON CONFLICT ({target}) DO UPDATE SET {assignments}",
+            _arrays(columns, [], list(zip(*values.values(), strict=True))),
+        )
 
 
 def _merge_node(row, state: NodeState) -> bool:
@@ -167,6 +306,7 @@ def _merge_namespaces(delta: Delta) -> dict[str, Namespace]:
         Namespace,
         delta.namespaces,
         candidates=lambda keys: Namespace.objects.filter(name__in=keys),
+        lookup=(("name",), lambda key: (key,)),
         key_of=lambda row: row.name,
         stub=lambda key, span: Namespace(name=key, created_at=span.first, updated_at=span.last),
         merge=merge,
@@ -195,6 +335,7 @@ def _merge_datasets(delta: Delta, namespaces: dict[str, Namespace]) -> dict:
         candidates=lambda keys: Dataset.objects.filter(
             namespace_id__in={ids[k[0]] for k in keys}, name__in={k[1] for k in keys}
         ),
+        lookup=(("namespace", "name"), lambda key: (ids[key[0]], key[1])),
         key_of=lambda row: (by_id.get(row.namespace_id, ""), row.name),
         stub=lambda key, state: Dataset(
             namespace_id=ids[key[0]], name=key[1], created_at=state.span.first, updated_at=state.span.last
@@ -257,6 +398,7 @@ def _merge_jobs(delta: Delta, namespaces: dict[str, Namespace]) -> tuple[dict, l
         candidates=lambda keys: Job.objects.filter(
             namespace_id__in={ids[k[0]] for k in keys}, name__in={k[1] for k in keys}
         ),
+        lookup=(("namespace", "name"), lambda key: (ids[key[0]], key[1])),
         key_of=lambda row: (by_id.get(row.namespace_id, ""), row.name),
         stub=lambda key, state: Job(
             namespace_id=ids[key[0]], name=key[1], created_at=state.span.first, updated_at=state.span.last
@@ -277,7 +419,7 @@ def _merge_jobs(delta: Delta, namespaces: dict[str, Namespace]) -> tuple[dict, l
             row.parent_id = parent_id
             reparented.append(row)
     if reparented:
-        Job.objects.bulk_update(reparented, ["parent"], batch_size=500)
+        bulk_update(Job, reparented, ["parent"])
     return rows, reparented + retyped
 
 
@@ -302,6 +444,7 @@ def _merge_runs(delta: Delta, jobs: dict) -> dict:
         Run,
         delta.runs,
         candidates=lambda keys: Run.objects.filter(run_id__in=keys),
+        lookup=(("run_id",), lambda key: (key,)),
         key_of=lambda row: row.run_id,
         stub=lambda key, state: Run(
             run_id=key, job_id=jobs[state.job].pk, created_at=state.span.first, updated_at=state.span.last
@@ -320,6 +463,7 @@ def _merge_runs(delta: Delta, jobs: dict) -> dict:
             "ended_at",
             *RUN_ATTRIBUTES,
         ],
+        premerge=True,
     )
 
 
@@ -345,10 +489,12 @@ def _merge_run_datasets(delta: Delta, runs: dict, datasets: dict) -> None:
         candidates=lambda keys: RunDataset.objects.filter(
             run_id__in={k[0] for k in keys}, dataset_id__in={k[1] for k in keys}
         ),
+        lookup=(("run", "dataset", "direction"), lambda key: key),
         key_of=lambda row: (row.run_id, row.dataset_id, row.direction),
         stub=lambda key, state: RunDataset(run_id=key[0], dataset_id=key[1], direction=key[2], created_at=state.first),
         merge=merge,
         fields=["created_at", "facets", "facet_stamps"],
+        premerge=True,
     )
 
 
@@ -366,12 +512,26 @@ def _merge_job_edges(delta: Delta, jobs: dict, datasets: dict) -> None:
         row.first_seen, row.last_seen = merged.first, merged.last
         return True
 
+    if connection.vendor == "postgresql":
+        keys = sorted(items)
+        values = {
+            "job": [k[0] for k in keys],
+            "dataset": [k[1] for k in keys],
+            "direction": [k[2] for k in keys],
+            "first_seen": [items[k].first for k in keys],
+            "last_seen": [items[k].last for k in keys],
+        }
+        spans = {"first_seen": "LEAST(t.first_seen, EXCLUDED.first_seen)"}
+        spans["last_seen"] = "GREATEST(t.last_seen, EXCLUDED.last_seen)"
+        _upsert(JobEdge, values, ("job", "dataset", "direction"), spans)
+        return
     _merge_rows(
         JobEdge,
         items,
         candidates=lambda keys: JobEdge.objects.filter(
             job_id__in={k[0] for k in keys}, dataset_id__in={k[1] for k in keys}
         ),
+        lookup=(("job", "dataset", "direction"), lambda key: key),
         key_of=lambda row: (row.job_id, row.dataset_id, row.direction),
         stub=lambda key, span: JobEdge(
             job_id=key[0], dataset_id=key[1], direction=key[2], first_seen=span.first, last_seen=span.last
@@ -397,6 +557,7 @@ def _merge_versions(delta: Delta, datasets: dict, runs: dict) -> None:
         candidates=lambda keys: DatasetVersion.objects.filter(
             dataset_id__in={k[0] for k in keys}, version__in={k[1] for k in keys}
         ),
+        lookup=(("dataset", "version"), lambda key: key),
         key_of=lambda row: (row.dataset_id, str(row.version)),
         stub=lambda key, state: DatasetVersion(
             dataset_id=key[0],
@@ -407,6 +568,7 @@ def _merge_versions(delta: Delta, datasets: dict, runs: dict) -> None:
         ),
         merge=merge,
         fields=["created_at", "updated_at", "facets", "facet_stamps", "fields", "lifecycle_state"],
+        premerge=True,
     )
 
 
@@ -427,12 +589,42 @@ def _merge_columns(delta: Delta, datasets: dict, jobs: dict) -> None:
             changed = True
         return changed
 
+    if connection.vendor == "postgresql":
+        keys = sorted(items)
+        states = [items[k] for k in keys]
+        values = {
+            "output_dataset": [k[0] for k in keys],
+            "output_field": [k[1] for k in keys],
+            "input_dataset": [k[2] for k in keys],
+            "input_field": [k[3] for k in keys],
+            "first_seen": [state.span.first for state in states],
+            "last_seen": [state.span.last for state in states],
+            "stamp": [state.stamp for state in states],
+            "transformations": [state.transformations for state in states],
+            "job": [jobs[state.job].pk if state.job else None for state in states],
+        }
+        # Stamps compare as Python compares them, byte by byte, whatever the database's collation.
+        newer = 'EXCLUDED.stamp COLLATE "C" > t.stamp COLLATE "C"'
+        _upsert(
+            ColumnLineage,
+            values,
+            ("output_dataset", "output_field", "input_dataset", "input_field"),
+            {
+                "first_seen": "LEAST(t.first_seen, EXCLUDED.first_seen)",
+                "last_seen": "GREATEST(t.last_seen, EXCLUDED.last_seen)",
+                "stamp": f"CASE WHEN {newer} THEN EXCLUDED.stamp ELSE t.stamp END",
+                "transformations": f"CASE WHEN {newer} THEN EXCLUDED.transformations ELSE t.transformations END",
+                "job": f"CASE WHEN {newer} THEN EXCLUDED.job_id ELSE t.job_id END",
+            },
+        )
+        return
     _merge_rows(
         ColumnLineage,
         items,
         candidates=lambda keys: ColumnLineage.objects.filter(
             output_dataset_id__in={k[0] for k in keys}, input_dataset_id__in={k[2] for k in keys}
         ),
+        lookup=(("output_dataset", "output_field", "input_dataset", "input_field"), lambda key: key),
         key_of=lambda row: (row.output_dataset_id, row.output_field, row.input_dataset_id, row.input_field),
         stub=lambda key, state: ColumnLineage(
             output_dataset_id=key[0],
@@ -500,7 +692,7 @@ def _assign_job_versions(runs: dict, jobs: dict) -> None:
             run.job_version_id = version.pk
             moved.append(run)
     if moved:
-        Run.objects.bulk_update(moved, ["job_version"], batch_size=500)
+        bulk_update(Run, moved, ["job_version"])
     # A version's times are those of the runs that have it now; a version no run has any more is gone.
     spans = {
         row["job_version"]: (row["first"], row["last"])
@@ -515,7 +707,7 @@ def _assign_job_versions(runs: dict, jobs: dict) -> None:
             row.created_at, row.updated_at = span
             touched.append(row)
     if touched:
-        JobVersion.objects.bulk_update(touched, ["created_at", "updated_at"], batch_size=500)
+        bulk_update(JobVersion, touched, ["created_at", "updated_at"])
     JobVersion.objects.filter(pk__in=affected - set(spans)).delete()
 
 
