@@ -3,10 +3,11 @@
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from governance import audit
@@ -74,6 +75,30 @@ def ingest_event(
     starts when the transaction commits unless `derive=False` (the caller derives later, in bulk).
     """
     text = body if body is not None else orjson.dumps(event).decode()
+    checked = _check(event, text, token=token, source=source, quarantine=quarantine)
+    if isinstance(checked, IngestResult):
+        return checked
+    values, warnings = checked
+    if connection.vendor == "postgresql":
+        raw_id = _store(values)  # one statement: a transaction of its own, or part of the caller's
+    else:
+        with transaction.atomic():
+            raw_id = _store(values)
+    if raw_id is not None and derive:
+        from .tasks import request_derivation
+
+        transaction.on_commit(request_derivation)  # at once, unless the caller's transaction is still open
+    outcome = ACCEPTED if raw_id is not None else DUPLICATE
+    EVENTS_ACCEPTED.labels(endpoint=source, outcome=outcome).inc()
+    if raw_id is None:
+        raw_id = RawEvent.objects.filter(event_hash=values["event_hash"]).values_list("pk", flat=True).first()
+    return IngestResult(outcome, raw_event_id=raw_id, warnings=warnings)
+
+
+def _check(
+    event: Any, text: str, *, token: ApiToken | None, source: str, quarantine: bool
+) -> IngestResult | tuple[dict[str, Any], list[dict]]:
+    """Validate an event: the raw event row to store and its warnings, or the refusal (quarantined)."""
     result = validate_event(event)
     if not result.ok:
         errors = [p.as_dict() for p in result.errors]
@@ -105,38 +130,68 @@ def ingest_event(
         "source": source,
         "warnings": warnings,
     }
-    with transaction.atomic():
-        raw_id = _insert_raw(values)
-        if raw_id is not None:
-            DeriveQueue.objects.create(raw_event_id=raw_id)
-            if derive:
-                from .tasks import request_derivation
-
-                transaction.on_commit(request_derivation)
-    outcome = ACCEPTED if raw_id is not None else DUPLICATE
-    EVENTS_ACCEPTED.labels(endpoint=source, outcome=outcome).inc()
-    if raw_id is None:
-        raw_id = RawEvent.objects.filter(event_hash=values["event_hash"]).values_list("pk", flat=True).first()
-    return IngestResult(outcome, raw_event_id=raw_id, warnings=warnings)
+    return values, warnings
 
 
-def _insert_raw(values: dict[str, Any]) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None for a duplicate."""
-    meta = RawEvent._meta
-    quote = connection.ops.quote_name
-    columns, params = [], []
-    for name, value in values.items():
-        model_field = meta.get_field(name)
-        columns.append(quote(model_field.column))
-        params.append(model_field.get_db_prep_save(value, connection))
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({quote('event_hash')}) DO NOTHING RETURNING {quote('id')}"
+@cache
+def _insert_sql(count: int, vendor: str) -> tuple[str, list]:
+    """INSERT of `count` raw events that skips duplicates and queues the new ones for derivation; on PostgreSQL
+    one statement (a data-modifying CTE), so a lone event needs no BEGIN/COMMIT of its own. Returns the SQL and
+    the fields in column order."""
+    meta, quote = RawEvent._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in _RAW_FIELDS]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    insert = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * count)} ON CONFLICT ({quote('event_hash')}) DO NOTHING "
+        f"RETURNING {quote('id')}, {quote('event_hash')}"
     )
+    if vendor != "postgresql":
+        return insert, fields
+    queue = quote(DeriveQueue._meta.db_table)
+    return (
+        f"WITH stored AS ({insert}), queued AS (INSERT INTO {queue} ({quote('raw_event_id')}) "
+        f"SELECT {quote('id')} FROM stored) SELECT {quote('id')}, {quote('event_hash')} FROM stored"
+    ), fields
+
+
+_RAW_FIELDS = (
+    "event_hash",
+    "body",
+    "kind",
+    "event_type",
+    "event_time",
+    "run_id",
+    "job_namespace",
+    "job_name",
+    "producer",
+    "received_at",
+    "token",
+    "source",
+    "warnings",
+)
+
+
+def _store_many(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Store raw events (skipping those already stored) and queue them; returns {event hash: id} of the new
+    ones. On PostgreSQL one statement (per 500 events); elsewhere the caller's transaction holds them together."""
+    stored = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            sql, fields = _insert_sql(len(chunk), connection.vendor)
+            cursor.execute(
+                sql, [field.get_db_prep_save(row[field.name], connection) for row in chunk for field in fields]
+            )
+            stored.update({digest: pk for pk, digest in cursor.fetchall()})
+    if stored and connection.vendor != "postgresql":
+        DeriveQueue.objects.bulk_create([DeriveQueue(raw_event_id=pk) for pk in stored.values()])
+    return stored
+
+
+def _store(values: dict[str, Any]) -> int | None:
+    """Store one raw event and queue it: the new row's id, or None for a duplicate."""
+    return _store_many([values]).get(values["event_hash"])
 
 
 def _quarantine(text: str, errors: list[dict], *, token: ApiToken | None, source: str) -> int:
@@ -153,8 +208,42 @@ def quarantine_unreadable(*, text: str, message: str, token: ApiToken | None, so
 
 
 def ingest_batch(*, events: list[Any], token: ApiToken | None, source: str = "batch") -> list[IngestResult]:
-    """Each event in its own transaction (one bad event does not sink the others); derivation starts once."""
-    results = [ingest_event(event=event, token=token, source=source, derive=False) for event in events]
+    """Validate each event (a refused one is quarantined alone), then store the valid ones in one transaction
+    and start derivation once. Should the database refuse that transaction, each event is stored in its own,
+    so one bad event does not sink the others."""
+    results: list[IngestResult | None] = [None] * len(events)
+    rows: list[tuple[int, dict[str, Any], list[dict]]] = []
+    for index, event in enumerate(events):
+        checked = _check(event, orjson.dumps(event).decode(), token=token, source=source, quarantine=True)
+        if isinstance(checked, IngestResult):
+            results[index] = checked
+        else:
+            rows.append((index, *checked))
+    if rows:
+        try:
+            with transaction.atomic():
+                stored = _store_many([values for _, values, _ in rows])
+        except DatabaseError:
+            log.warning("a batch was refused by the database; storing its events one by one")
+            for index, _, _ in rows:
+                results[index] = ingest_event(event=events[index], token=token, source=source, derive=False)
+        else:
+            duplicates = {values["event_hash"] for _, values, _ in rows} - set(stored)
+            existing = dict(
+                RawEvent.objects.filter(event_hash__in=duplicates).values_list("event_hash", "pk") if duplicates else ()
+            )
+            counts = {ACCEPTED: 0, DUPLICATE: 0}
+            for index, values, warnings in rows:
+                digest = values["event_hash"]
+                if digest in stored:  # the first of the batch with this hash is the one that was stored
+                    results[index] = IngestResult(ACCEPTED, raw_event_id=stored.pop(digest), warnings=warnings)
+                    existing[digest] = results[index].raw_event_id
+                else:
+                    results[index] = IngestResult(DUPLICATE, raw_event_id=existing.get(digest), warnings=warnings)
+                counts[results[index].outcome] += 1
+            for outcome, count in counts.items():
+                if count:
+                    EVENTS_ACCEPTED.labels(endpoint=source, outcome=outcome).inc(count)
     if any(r.outcome == ACCEPTED for r in results):
         from .tasks import request_derivation
 
