@@ -84,11 +84,22 @@ class IngestView(APIView):
     parser_classes = ()
     endpoint = "lineage"
 
+    def dispatch(self, request, *args, **kwargs):
+        # POST is answered as a plain Django view: DRF's request wrapping, negotiation and permission checks do
+        # nothing here (the token is the authentication) but cost a quarter of a millisecond per event.
+        if request.method == "POST":
+            self.request = request
+            return self.ingest(request)
+        return super().dispatch(request, *args, **kwargs)
+
     def post(self, request, *args, **kwargs):
+        return self.ingest(request._request)
+
+    def ingest(self, request: HttpRequest) -> JsonResponse:
         started = time.perf_counter()
         try:
-            token = _authenticate(request._request)
-            response = self.handle_body(request._request, token)
+            token = _authenticate(request)
+            response = self.handle_body(request, token)
         except IngestError as error:
             EVENTS_REJECTED.labels(reason=error.reason).inc()
             response = error_response(error.status, error.message)
