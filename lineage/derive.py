@@ -9,6 +9,7 @@ duplicating them; a deadlock, should one still happen, rolls back the batch and 
 
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -126,14 +127,24 @@ def _merge_rows(
     if premerge:
         for row, key in zip(stubs, keys, strict=True):
             merge(row, items[key])
+    rows = {}
     if connection.vendor == "postgresql":
-        _insert_missing(model, stubs)
-        found = _locked_by_key(model, lookup[0], [lookup[1](key) for key in keys])
+        # New rows are the stubs themselves; only the rows that existed are read back, and locked.
+        inserted = _insert_missing(model, stubs, lookup[0])
+        existing = []
+        for key, row in zip(keys, stubs, strict=True):
+            pk = inserted.get(lookup[1](key))
+            if pk is None:
+                existing.append(key)
+            else:
+                row.pk = pk
+                row._state.adding = False
+                rows[key] = row
+        found = _locked_by_key(model, lookup[0], [lookup[1](key) for key in existing]) if existing else []
     else:
         model.objects.bulk_create(stubs, ignore_conflicts=True, batch_size=500)
         found = candidates(keys).select_for_update().order_by("pk")
     wanted = set(keys)
-    rows = {}
     for row in found:
         key = key_of(row)
         if key in wanted:
@@ -190,18 +201,25 @@ def _cursor() -> psycopg.Cursor:
     return psycopg.Cursor(connection.connection)
 
 
-def _insert_missing(model, rows: list) -> None:
-    """INSERT the rows, skipping those whose unique key already exists."""
+def _insert_missing(model, rows: list, key: tuple[str, ...]) -> dict[tuple, int]:
+    """INSERT the rows, skipping those whose unique key already exists; returns {key values: id} of the rows
+    inserted (this transaction's own: no other can see, let alone lock, them)."""
     meta, quote = model._meta, connection.ops.quote_name
     columns = [field for field in meta.concrete_fields if not field.primary_key]
     names = ", ".join(quote(column.column) for column in columns)
     select = ", ".join(_select(column, "v") for column in columns)
+    returning = ", ".join(quote(meta.get_field(name).column) for name in key)
     with _cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT {select} FROM {_unnest(columns)} "
-            "ON CONFLICT DO NOTHING",
+            f"ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}, {returning}",
             _arrays(columns, rows),
         )
+        return {tuple(_plain(value) for value in values): pk for pk, *values in cursor}
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def _locked_by_key(model, fields: tuple[str, ...], values: list[tuple]) -> list:
