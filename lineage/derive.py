@@ -691,15 +691,28 @@ def _assign_job_versions(runs: dict, jobs: dict) -> None:
             inputs=[{"namespace": ns, "name": n} for ns, n in inputs],
             outputs=[{"namespace": ns, "name": n} for ns, n in outputs],
         )
-    JobVersion.objects.bulk_create([wanted[key] for key in sorted(wanted)], ignore_conflicts=True)
-    versions = {
-        (row.job_id, str(row.version)): row
-        for row in JobVersion.objects.filter(
-            job_id__in={key[0] for key in wanted}, version__in={key[1] for key in wanted}
-        )
-        .select_for_update()
-        .order_by("pk")
-    }
+    if connection.vendor == "postgresql":
+        keys = sorted(wanted)
+        inserted = _insert_missing(JobVersion, [wanted[key] for key in keys], ("job", "version"))
+        versions, existing = {}, []
+        for key in keys:
+            if key in inserted:
+                versions[key] = wanted[key]
+                versions[key].pk, versions[key]._state.adding = inserted[key], False
+            else:
+                existing.append(key)
+        for row in _locked_by_key(JobVersion, ("job", "version"), existing) if existing else []:
+            versions[(row.job_id, str(row.version))] = row
+    else:
+        JobVersion.objects.bulk_create([wanted[key] for key in sorted(wanted)], ignore_conflicts=True)
+        versions = {
+            (row.job_id, str(row.version)): row
+            for row in JobVersion.objects.filter(
+                job_id__in={key[0] for key in wanted}, version__in={key[1] for key in wanted}
+            )
+            .select_for_update()
+            .order_by("pk")
+        }
     affected, moved = set(), []
     for run_pk, key in run_version.items():
         run, version = run_rows[run_pk], versions[key]
