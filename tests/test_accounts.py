@@ -146,6 +146,22 @@ def test_an_address_trying_many_usernames_is_locked_for_all(client, settings):
     assert log_in(Client(), "vic", address="10.1.2.3").status_code == 302
 
 
+def test_one_username_guessed_from_many_addresses_is_locked_everywhere(client, settings):
+    make_user("vic", "viewer")
+    limit = settings.TRIBUTARY_LOGIN_USER_FAILURE_LIMIT
+    per_address = settings.AXES_FAILURE_LIMIT - 1  # never enough to lock any one address
+    for attempt in range(limit):
+        log_in(Client(), "vic", address=f"192.0.2.{attempt // per_address + 1}", password="wrong")
+    assert log_in(Client(), "vic", address="10.1.2.3").status_code == 429
+    # Other users are not affected, and the lock ends after the cool-off like every other.
+    make_user("val", "viewer")
+    assert log_in(Client(), "val", address="10.1.2.3").status_code == 302
+    from axes.models import AccessAttempt
+
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
+    assert log_in(Client(), "vic", address="10.1.2.3").status_code == 302
+
+
 def test_a_lockout_ends_after_the_cool_off(client, settings):
     make_user("vic", "viewer")
     for _ in range(5):
