@@ -252,3 +252,18 @@ def test_the_tokens_page_shows_a_new_secret_once(client):
     page = client.post("/tokens/", {"name": "airflow", "scope": "ingest"}).content.decode()
     assert 'id="new-token">trb_' in page
     assert "trb_" not in client.get("/tokens/").content.decode().replace(">trb_", "")  # only the prefix column
+
+
+def test_a_user_who_may_list_tokens_but_not_make_them_is_refused_and_the_refusal_recorded(client):
+    from django.contrib.auth.models import Permission
+
+    from governance.models import AuditRecord
+
+    lister = make_user("lee", None)
+    lister.user_permissions.add(Permission.objects.get(codename="view_apitoken"))
+    login(client, lister)
+    assert client.get("/tokens/").status_code == 200
+    refused = client.post("/tokens/", {"name": "sneaky", "scope": "ingest"})
+    assert refused.status_code == 403 and "trb_" not in refused.content.decode()
+    denied = AuditRecord.objects.filter(action="access.denied", actor_label="lee").get()
+    assert (denied.outcome, denied.detail["method"], denied.detail["path"]) == ("denied", "POST", "/tokens/")
