@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from pypdf import PdfReader
 
 from compliance import checks, services
-from compliance.models import CheckResult, CheckRun, ComplianceRule, LegalHold
+from compliance.models import CheckResult, CheckRun, ComplianceReport, ComplianceRule, LegalHold
 from governance import audit, connections, crypto
 from governance.models import AuditRecord, Connection
 from lineage.derive import derive_pending
@@ -345,3 +345,66 @@ def test_the_report_shows_a_broken_audit_chain(auditor):
     tamper("UPDATE governance_auditrecord SET object_name = 'nothing to see' WHERE id = %s", [victim.pk])
     chain = auditor.get("/api/v1/compliance/report").json()["auditChain"]
     assert chain["ok"] is False and chain["brokenAt"] == victim.sequence
+
+
+# --- The admin goes through the audited services ----------------------------------------------------------------
+
+
+def test_the_admin_cannot_add_change_or_delete_check_results_or_reports(admin_client):
+    make_history(timezone.now() - timedelta(days=2))
+    admin_client.get("/api/v1/compliance/report")
+    result, report = CheckResult.objects.filter(status="fail").first(), ComplianceReport.objects.get()
+    for path, item in (("checkresult", result), ("compliancereport", report)):
+        assert admin_client.get(f"/admin/compliance/{path}/{item.pk}/change/").status_code == 200  # view only
+        assert admin_client.get(f"/admin/compliance/{path}/add/").status_code == 403
+        assert admin_client.post(f"/admin/compliance/{path}/{item.pk}/delete/", {"post": "yes"}).status_code == 403
+        admin_client.post(
+            f"/admin/compliance/{path}/", {"action": "delete_selected", "_selected_action": [item.pk], "post": "yes"}
+        )
+        assert type(item).objects.filter(pk=item.pk).exists()
+
+
+def test_the_admin_cannot_add_or_delete_rules_and_its_edits_are_audited(admin_client):
+    assert admin_client.get("/admin/compliance/compliancerule/add/").status_code == 403
+    delete = admin_client.post("/admin/compliance/compliancerule/session-timeout/delete/", {"post": "yes"})
+    assert delete.status_code == 403 and ComplianceRule.objects.filter(pk="session-timeout").exists()
+    answer = admin_client.post(
+        "/admin/compliance/compliancerule/session-timeout/change/",
+        {
+            "title": "Sessions end after 4 hours",
+            "description": "",
+            "severity": "high",
+            "parameters": '{"minutes": 240}',
+            "enabled": "on",
+        },
+    )
+    assert answer.status_code == 302
+    rule = ComplianceRule.objects.get(pk="session-timeout")
+    assert rule.parameters == {"minutes": 240} and rule.updated_by.username == "admin"
+    recorded = AuditRecord.objects.get(action="compliance.rule_updated")
+    assert recorded.actor_label == "admin" and recorded.object_id == "session-timeout"
+    assert recorded.changes["parameters"] == {"before": {"minutes": 480}, "after": {"minutes": 240}}
+
+
+def test_holds_placed_and_released_in_the_admin_are_audited_and_never_deleted(admin_client):
+    answer = admin_client.post(
+        "/admin/compliance/legalhold/add/", {"kind": "namespace", "namespace": "legal", "name": "", "reason": "case 7"}
+    )
+    assert answer.status_code == 302
+    hold = LegalHold.objects.get()
+    assert hold.placed_by.username == "admin" and hold.active
+    placed = AuditRecord.objects.get(action="compliance.hold_placed")
+    assert (placed.object_id, placed.detail) == (str(hold.pk), {"reason": "case 7"})
+
+    assert admin_client.post(f"/admin/compliance/legalhold/{hold.pk}/delete/", {"post": "yes"}).status_code == 403
+    changed = admin_client.post(
+        f"/admin/compliance/legalhold/{hold.pk}/change/", {"kind": "namespace", "namespace": "x", "reason": "x"}
+    )
+    assert changed.status_code == 403 and LegalHold.objects.get().namespace == "legal"
+
+    admin_client.post(
+        "/admin/compliance/legalhold/", {"action": "release_holds", "_selected_action": [hold.pk]}, follow=True
+    )
+    hold.refresh_from_db()
+    assert not hold.active and hold.released_by.username == "admin"
+    assert AuditRecord.objects.get(action="compliance.hold_released").object_id == str(hold.pk)
