@@ -160,6 +160,41 @@ def test_pii_flowing_into_a_namespace_not_cleared_for_it_is_flagged():
     assert violations("pii-exposure", allowed_namespaces=["pg://wh"]) == []
 
 
+def test_pii_readable_by_someone_without_a_right_to_its_source_namespace_is_flagged():
+    _pii_estate()
+    make_user("wendy", "viewer", namespaces=("pg://wh",))  # may read the copy, not the CRM
+    make_user("carl", "viewer", namespaces=("pg://wh", "pg://crm"))  # may read both: not exposed
+    found = violations("pii-exposure", allowed_namespaces=["pg://wh"])
+    assert [v["id"] for v in found] == ["dataset:pg://wh:contacts"]
+    assert "user wendy" in found[0]["detail"] and "carl" not in found[0]["detail"]
+    assert "pg://crm:customers" in found[0]["detail"]
+
+
+def test_pii_readable_through_a_read_token_limited_to_the_copy_is_flagged():
+    from governance.tokens import create_token
+
+    _pii_estate()
+    assert violations("pii-exposure", allowed_namespaces=["pg://wh"]) == []
+    issued = create_token(name="bi", scope="read", namespaces=["pg://wh"])
+    found = violations("pii-exposure", allowed_namespaces=["pg://wh"])
+    assert [v["id"] for v in found] == ["dataset:pg://wh:contacts"]
+    assert f"read token {issued.token.prefix}" in found[0]["detail"]
+    create_token(name="ingest", scope="ingest", namespaces=["pg://wh"])  # reads nothing
+    issued.token.revoked_at = timezone.now()
+    issued.token.save()
+    assert violations("pii-exposure", allowed_namespaces=["pg://wh"]) == []
+
+
+def test_pii_readable_by_a_role_that_must_not_see_it_is_flagged():
+    _pii_estate()
+    make_user("stella", "steward")
+    assert violations("pii-exposure", allowed_namespaces=["pg://wh"], forbidden_roles=["viewer"]) == []
+    make_user("vera", "viewer")  # a global viewer reads the source and the copy
+    found = violations("pii-exposure", allowed_namespaces=["pg://wh"], forbidden_roles=["viewer"])
+    assert [v["id"] for v in found] == ["dataset:pg://crm:customers", "dataset:pg://wh:contacts"]
+    assert all("role(s) viewer (user vera)" in v["detail"] for v in found)
+
+
 def test_a_broken_check_is_an_error_result_and_the_others_still_run(monkeypatch):
     monkeypatch.setitem(checks.CHECKS, "session_timeout", lambda rule: 1 / 0)
     run = services.run_checks(trigger="manual")
