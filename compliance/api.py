@@ -69,6 +69,7 @@ class ReportView(ComplianceView):
         report, content, signature = services.generate_report(
             start=start, end=end, fmt=fmt, user=request.user, request=request
         )
+        services.record_download(report=report, file="report", user=request.user, request=request)
         response = HttpResponse(content, content_type=rendering.CONTENT_TYPES[fmt])
         filename = f"compliance-{start:%Y%m%d}-{end:%Y%m%d}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -87,6 +88,7 @@ class ReportSignatureView(ComplianceView):
     )
     def get(self, request, pk: int):
         report = get_object_or_404(ComplianceReport, pk=pk)
+        services.record_download(report=report, file="signature", user=request.user, request=request)
         public = signing.private_key().public_key()
         body = signing.signature_file(
             {

@@ -481,7 +481,7 @@ def generate_report(*, start: datetime, end: datetime, fmt: str, user, request=N
             size=len(content),
         )
         record(
-            "compliance.report_downloaded",
+            "compliance.report_generated",
             actor=user,
             target=report,
             request=request,
@@ -490,6 +490,24 @@ def generate_report(*, start: datetime, end: datetime, fmt: str, user, request=N
                 "end": end.isoformat(),
                 "format": fmt,
                 "sha256": signature["sha256"],
+                "scope": data["scope"],
             },
         )
     return report, content, signature
+
+
+def record_download(*, report, file: str, user, request=None) -> None:
+    """A report's bytes or its detached signature ("report" or "signature") leave the server."""
+    record(
+        "compliance.report_downloaded",
+        actor=user,
+        target=report,
+        request=request,
+        detail={
+            "file": file,
+            "start": report.start.isoformat(),
+            "end": report.end.isoformat(),
+            "format": report.format,
+            "sha256": report.sha256,
+        },
+    )

@@ -266,6 +266,24 @@ def test_the_report_figures_match_an_independent_count(auditor):
     assert AuditRecord.objects.filter(action="compliance.report_downloaded").count() == 1
 
 
+def test_generating_a_report_and_downloading_it_and_its_signature_are_each_recorded(auditor):
+    response = auditor.get("/api/v1/compliance/report", {"format": "csv"})
+    report = ComplianceReport.objects.get(pk=response["X-Report-Id"])
+    generated = AuditRecord.objects.get(action="compliance.report_generated")
+    assert (generated.actor_label, generated.object_id) == ("audrey", str(report.pk))
+    assert generated.detail["sha256"] == report.sha256 and generated.detail["scope"] == "all namespaces"
+    downloads = AuditRecord.objects.filter(action="compliance.report_downloaded").order_by("sequence")
+    assert [d.detail["file"] for d in downloads] == ["report"]
+    auditor.get(f"/api/v1/compliance/reports/{report.pk}/signature")
+    auditor.get(f"/api/v1/compliance/reports/{report.pk}/signature")
+    downloads = downloads.all()  # again, after the signature downloads
+    assert [d.detail["file"] for d in downloads] == ["report", "signature", "signature"]
+    assert {(d.actor_label, d.object_id, d.detail["sha256"]) for d in downloads} == {
+        ("audrey", str(report.pk), report.sha256)
+    }
+    assert AuditRecord.objects.filter(action="compliance.report_generated").count() == 1
+
+
 def test_the_pdf_opens_has_the_figures_and_page_numbers_and_verifies(auditor, tmp_path):
     end = timezone.now() + timedelta(minutes=1)
     start = end - timedelta(days=10)
