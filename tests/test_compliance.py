@@ -549,3 +549,32 @@ def test_a_global_auditor_sees_every_violation(auditor):
     assert by_rule["lineage-coverage"]["hidden"] == 0
     assert [h["name"] for h in auditor.get("/api/v1/compliance/holds").json()["holds"]] == ["ledger"]
     assert "ledger" in auditor.get("/compliance/").content.decode()
+
+
+def test_the_report_holds_no_more_memory_for_ten_times_the_history(auditor):
+    """Why the report is rendered whole and not streamed (docs/architecture.md, Compliance): its memory is bounded
+    by aggregate queries and capped lists, not by the period's history."""
+    import tracemalloc
+
+    end = timezone.now() + timedelta(minutes=1)
+    start = end - timedelta(days=30)
+
+    def peak() -> int:
+        tracemalloc.start()
+        services.generate_report(start=start, end=end, fmt="json", user=None)
+        size = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return size
+
+    def history(n: int) -> None:
+        audit.bulk_append(
+            {"action": "access.denied" if i % 3 else "auth.login", "actor": "cli:test", "outcome": "denied"}
+            for i in range(n)
+        )
+
+    history(2_000)
+    peak()  # the first report imports and caches (reportlab, the signing key): not what is measured
+    small = peak()
+    history(18_000)
+    large = peak()
+    assert large < small + 256 * 1024, (small, large)
