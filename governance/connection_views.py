@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -12,7 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import connections, crypto
+from . import audit, connections, crypto
 from .models import Connection
 from .permissions import has_capability, require_permission
 from .roles import ADD_CONNECTIONS, CHANGE_CONNECTIONS, DELETE_CONNECTIONS, USE_CONNECTIONS, VIEW_CONNECTIONS
@@ -67,6 +68,10 @@ class ConnectionAPIMixin:
             # Misconfigured keys: say which connection and what to do, never a traceback.
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         if isinstance(exc, connections.ConnectionRefused):
+            # Answered here rather than by DRF's exception handler (for the `reauthenticate` flag), so the refusal
+            # is recorded here too, unless the service already recorded it (a reveal's own record).
+            if not exc.recorded:
+                audit.record_denied(request=self.request, reason=exc.reason)
             return Response({"detail": exc.reason, "reauthenticate": exc.code == "reauth"}, status=403)
         return super().handle_exception(exc)
 
@@ -290,7 +295,7 @@ def connection_page(request, slug: str):
 def connection_edit_page(request, slug: str):
     connection = _page_connection(request, slug)
     if not connections.can_change(request.user, connection, CHANGE_CONNECTIONS):
-        return render(request, "403.html", status=403)
+        raise PermissionDenied("you may not change connections of these namespaces")  # handler403 records it
     form = ConnectionForm(
         request.POST or None, instance=connection, initial={"namespaces_text": ", ".join(connection.namespaces)}
     )
@@ -307,7 +312,7 @@ def connection_edit_page(request, slug: str):
 def connection_delete_page(request, slug: str):
     connection = _page_connection(request, slug)
     if not connections.can_change(request.user, connection, DELETE_CONNECTIONS):
-        return render(request, "403.html", status=403)
+        raise PermissionDenied("you may not delete connections of these namespaces")  # handler403 records it
     connections.connection_delete(connection=connection, user=request.user)
     messages.info(request, f"Connection {slug} deleted.")
     return redirect("connections")
@@ -318,6 +323,7 @@ def connection_delete_page(request, slug: str):
 def connection_use_page(request, slug: str, action: str):
     """The test and reveal buttons. Reveal asks for the password or a code first when needed."""
     connection = _page_connection(request, slug)
+    status = 200
     context = {
         "connection": connection,
         "may_use": connections.may_use(request.user, connection),
@@ -336,7 +342,11 @@ def connection_use_page(request, slug: str, action: str):
             )
     except connections.ConnectionRefused as refused:
         context["refused"] = refused
+        if not refused.recorded:
+            audit.record_denied(request=request, reason=refused.reason)
+        if refused.code != "reauth":
+            status = 403
     except crypto.SecretError as error:
         context["secret_error"] = str(error)
     context["fresh"] = connections.recently_reauthenticated(request)
-    return render(request, "governance/connection.html", context)
+    return render(request, "governance/connection.html", context, status=status)

@@ -216,6 +216,65 @@ def test_an_operator_narrowed_to_finance_uses_only_finance_connections(client):
     assert client.post("/api/v1/connections/hr/reveal").status_code == 404
 
 
+def namespaces(*names):
+    from lineage.models import Namespace
+
+    for name in names:
+        Namespace.objects.get_or_create(
+            name=name, defaults={"created_at": "2020-01-01T00:00Z", "updated_at": "2020-01-01T00:00Z"}
+        )
+
+
+def refusals(username):
+    from governance.models import AuditRecord
+
+    return list(
+        AuditRecord.objects.filter(action="access.denied", actor_label=username)
+        .order_by("sequence")
+        .values_list("outcome", "detail")
+    )
+
+
+def test_a_narrowed_operator_testing_a_connection_beyond_their_namespaces_is_refused_and_recorded(client):
+    login(client, make_user("devi", "developer"))
+    create(client, "shared", namespaces=["finance", "hr"])  # visible to finance, but it also serves hr
+    namespaces("finance", "hr")
+    login(client, make_user("otto", "operator", namespaces=("finance",)))
+    assert client.post("/api/v1/connections/shared/test").status_code == 403
+    assert refusals("otto") == [
+        (
+            "denied",
+            {
+                "method": "POST",
+                "path": "/api/v1/connections/shared/test",
+                "reason": "your role or namespaces do not allow using this connection",
+            },
+        )
+    ]
+    page = client.post("/connections/shared/test")
+    assert page.status_code == 403 and "do not allow using this connection" in page.content.decode()
+    assert [detail["path"] for _, detail in refusals("otto")] == [
+        "/api/v1/connections/shared/test",
+        "/connections/shared/test",
+    ]
+
+
+def test_a_narrowed_developer_editing_or_deleting_beyond_their_namespaces_is_refused_and_recorded(client):
+    login(client, make_user("ada", "admin"))
+    create(client, "shared", namespaces=["finance", "hr"])
+    namespaces("finance", "hr")
+    login(client, make_user("devi", "developer", namespaces=("finance",)))
+    assert client.get("/connections/shared/edit").status_code == 403
+    assert client.post("/connections/shared/delete").status_code == 403
+    assert client.delete("/api/v1/connections/shared").status_code == 403
+    assert [detail["path"] for _, detail in refusals("devi")] == [
+        "/connections/shared/edit",
+        "/connections/shared/delete",
+        "/api/v1/connections/shared",
+    ]
+    assert Connection.objects.filter(slug="shared").exists()
+
+
 # --- Test a connection -----------------------------------------------------------------------------------------
 
 
