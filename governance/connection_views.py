@@ -162,7 +162,10 @@ class ConnectionRevealView(ConnectionAPIMixin, APIView):
         tags=["Connections"],
     )
     def post(self, request, slug: str):
-        connection = self.get_connection(request, slug)
+        connection = connections.visible_connections(request.user).filter(slug=slug).first()
+        if connection is None:
+            connections.record_unseen_reveal(slug=slug, user=request.user, request=request)
+            raise Http404(f"no connection {slug!r}")
         return Response(connections.connection_reveal(connection=connection, user=request.user, request=request))
 
 
@@ -322,7 +325,11 @@ def connection_delete_page(request, slug: str):
 @require_permission(USE_CONNECTIONS)
 def connection_use_page(request, slug: str, action: str):
     """The test and reveal buttons. Reveal asks for the password or a code first when needed."""
-    connection = _page_connection(request, slug)
+    connection = connections.visible_connections(request.user).filter(slug=slug).first()
+    if connection is None:
+        if action == "reveal":
+            connections.record_unseen_reveal(slug=slug, user=request.user, request=request)
+        raise Http404
     status = 200
     context = {
         "connection": connection,

@@ -201,6 +201,20 @@ def connection_reveal(*, connection: Connection, user, request) -> dict[str, Any
     return secrets
 
 
+def record_unseen_reveal(*, slug: str, user, request) -> None:
+    """A reveal of a connection the user may not see, or of none at all: recorded as refused. The caller answers
+    404 in both cases, the same answer as for a connection that does not exist, so nothing leaks."""
+    connection = Connection.objects.filter(slug=slug).first()
+    audit.record(
+        "connection.revealed",
+        actor=user,
+        target=connection if connection is not None else (Connection._meta.label_lower, None, slug[:250]),
+        outcome="denied",
+        request=request,
+        detail={"reason": "namespaces" if connection is not None else "no such connection"},
+    )
+
+
 @dataclass(frozen=True)
 class TestResult:
     ok: bool

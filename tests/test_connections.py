@@ -275,6 +275,28 @@ def test_a_narrowed_developer_editing_or_deleting_beyond_their_namespaces_is_ref
     assert Connection.objects.filter(slug="shared").exists()
 
 
+def test_revealing_a_connection_beyond_ones_namespaces_is_recorded_and_answers_as_if_it_did_not_exist(client):
+    from governance.models import AuditRecord
+
+    login(client, make_user("devi", "developer"))
+    create(client, "hr", namespaces=["hr"])
+    namespaces("finance", "hr")
+    login(client, make_user("otto", "operator", namespaces=("finance",)))
+    reauth(client, "otto")
+    hidden, missing = client.post("/api/v1/connections/hr/reveal"), client.post("/api/v1/connections/nope/reveal")
+    assert hidden.status_code == missing.status_code == 404
+    strip = lambda response: {k: v for k, v in response.json().items() if k != "requestId"}  # noqa: E731
+    assert strip(hidden)["detail"].replace("hr", "nope") == strip(missing)["detail"]
+    assert client.post("/connections/hr/reveal").status_code == 404
+    records = AuditRecord.objects.filter(action="connection.revealed").order_by("sequence")
+    assert [(r.actor_label, r.object_name, r.outcome, r.detail["reason"]) for r in records] == [
+        ("otto", "hr", "denied", "namespaces"),
+        ("otto", "nope", "denied", "no such connection"),
+        ("otto", "hr", "denied", "namespaces"),
+    ]
+    assert PASSWORD not in hidden.content.decode()
+
+
 # --- Test a connection -----------------------------------------------------------------------------------------
 
 
