@@ -362,6 +362,18 @@ def test_no_secret_in_responses_logs_pages_admin_or_dumpdata(client, caplog):
         assert PASSWORD not in text and "extra-s3cret-key" not in text
 
 
+def test_django_admin_shows_connections_read_only_and_sends_edits_to_the_audited_pages(client):
+    login(client, make_user("ada", "admin"))
+    create(client)
+    pk = Connection.objects.get().pk
+    page = client.get(f"/admin/governance/connection/{pk}/change/").content.decode()
+    assert 'href="/connections/warehouse/"' in page and 'name="host"' not in page and 'name="_save"' not in page
+    assert client.post(f"/admin/governance/connection/{pk}/change/", {"host": "evil.example"}).status_code == 403
+    assert client.post(f"/admin/governance/connection/{pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get("/admin/governance/connection/add/").status_code == 403
+    assert Connection.objects.get().host == "127.0.0.1"
+
+
 # --- Airflow's formats ------------------------------------------------------------------------------------------
 
 
