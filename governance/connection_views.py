@@ -1,5 +1,7 @@
 """Connections over the API (/api/v1/connections) and in the browser (/connections/)."""
 
+import logging
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -17,6 +19,8 @@ from . import audit, connections, crypto
 from .models import Connection
 from .permissions import has_capability, require_permission
 from .roles import ADD_CONNECTIONS, CHANGE_CONNECTIONS, DELETE_CONNECTIONS, USE_CONNECTIONS, VIEW_CONNECTIONS
+
+log = logging.getLogger(__name__)
 
 
 def iso(moment):
@@ -62,8 +66,15 @@ class ConnectionInput(serializers.Serializer):
     )
 
 
+def keys_message(error: Exception) -> str:
+    return f"connection encryption keys are not configured: {error} (see `python manage.py check`)"
+
+
 class ConnectionAPIMixin:
     def handle_exception(self, exc):
+        if isinstance(exc, crypto.KeysNotConfigured):
+            log.error("connection encryption keys: %s", exc)
+            return Response({"detail": keys_message(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         if isinstance(exc, crypto.SecretError):
             # Misconfigured keys: say which connection and what to do, never a traceback.
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
@@ -270,9 +281,13 @@ def connection_list_page(request):
 def connection_new_page(request):
     form = ConnectionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        connection = connections.connection_create(
-            slug=form.cleaned_data["slug"], values=form.values(), user=request.user
-        )
+        try:
+            connection = connections.connection_create(
+                slug=form.cleaned_data["slug"], values=form.values(), user=request.user
+            )
+        except crypto.KeysNotConfigured as error:
+            form.add_error(None, keys_message(error))
+            return render(request, "governance/connection_form.html", {"form": form, "creating": True}, status=503)
         messages.info(request, f"Connection {connection.slug} created.")
         return redirect("connection-page", slug=connection.slug)
     return render(request, "governance/connection_form.html", {"form": form, "creating": True})
@@ -303,11 +318,16 @@ def connection_edit_page(request, slug: str):
         request.POST or None, instance=connection, initial={"namespaces_text": ", ".join(connection.namespaces)}
     )
     form.fields["slug"].disabled = True
+    context = {"form": form, "connection": connection}
     if request.method == "POST" and form.is_valid():
-        connections.connection_update(connection=connection, values=form.values(), user=request.user)
+        try:
+            connections.connection_update(connection=connection, values=form.values(), user=request.user)
+        except crypto.KeysNotConfigured as error:
+            form.add_error(None, keys_message(error))
+            return render(request, "governance/connection_form.html", context, status=503)
         messages.info(request, f"Connection {connection.slug} saved.")
         return redirect("connection-page", slug=connection.slug)
-    return render(request, "governance/connection_form.html", {"form": form, "connection": connection})
+    return render(request, "governance/connection_form.html", context)
 
 
 @require_POST
@@ -355,5 +375,8 @@ def connection_use_page(request, slug: str, action: str):
             status = 403
     except crypto.SecretError as error:
         context["secret_error"] = str(error)
+    except crypto.KeysNotConfigured as error:
+        context["secret_error"] = keys_message(error)
+        status = 503
     context["fresh"] = connections.recently_reauthenticated(request)
     return render(request, "governance/connection.html", context, status=status)

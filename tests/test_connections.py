@@ -150,6 +150,68 @@ def test_without_keys_production_refuses_and_the_embedded_default_makes_a_privat
     assert (tmp_path / "fernet.keys").stat().st_mode & 0o777 == 0o600
 
 
+def check(stderr=None):
+    """`manage.py check`, as migrate and runserver run it first: raises SystemCheckError on an error."""
+    from django.core.checks import Tags
+
+    call_command("check", tags=[Tags.security], stdout=StringIO(), stderr=stderr or StringIO())
+
+
+def test_startup_refuses_a_key_file_readable_by_others_or_holding_a_malformed_key(tmp_path, settings):
+    from django.core.management.base import SystemCheckError
+
+    path = tmp_path / "keys"
+    path.write_text(crypto.generate_key() + "\n")
+    settings.TRIBUTARY_FERNET_KEYS, settings.TRIBUTARY_FERNET_KEY_FILE = [], str(path)
+    path.chmod(0o644)
+    with pytest.raises(SystemCheckError, match=r"governance\.E001.*chmod 600"):
+        check()
+    path.chmod(0o600)
+    check()
+    path.write_text("not-a-fernet-key\n")
+    with pytest.raises(SystemCheckError, match="malformed"):
+        check()
+    path.chmod(0o000)
+    if not os.access(path, os.R_OK):  # root reads anything
+        with pytest.raises(SystemCheckError, match="cannot read the Fernet key file"):
+            check()
+    settings.TRIBUTARY_FERNET_KEYS, settings.TRIBUTARY_FERNET_KEY_FILE = ["also-not-a-key"], ""
+    with pytest.raises(SystemCheckError, match="malformed"):
+        check()
+
+
+def test_startup_refuses_production_settings_without_keys_and_warns_on_the_embedded_default(tmp_path, settings):
+    from django.core.management.base import SystemCheckError
+
+    settings.TRIBUTARY_FERNET_KEYS, settings.TRIBUTARY_FERNET_KEY_FILE = [], ""
+    settings.TRIBUTARY_EMBEDDED, settings.DEBUG, settings.VAR_DIR = False, False, tmp_path
+    with pytest.raises(SystemCheckError, match=r"governance\.E002.*no connection encryption key"):
+        check()
+    settings.TRIBUTARY_EMBEDDED = True
+    warnings = StringIO()
+    check(warnings)
+    assert "governance.W001" in warnings.getvalue() and "development key" in warnings.getvalue()
+    assert not (tmp_path / "fernet.keys").exists()  # a check changes nothing
+
+
+def test_the_test_settings_pass_the_startup_checks():
+    check()
+
+
+def test_without_keys_in_production_the_api_and_pages_say_so_instead_of_failing(client, settings):
+    login(client, make_user("devi", "developer"))
+    settings.TRIBUTARY_FERNET_KEYS, settings.TRIBUTARY_FERNET_KEY_FILE = [], ""
+    settings.TRIBUTARY_EMBEDDED, settings.DEBUG = False, False
+    body = {"id": "warehouse", "connType": "postgres", "password": PASSWORD}
+    response = client.post("/api/v1/connections", body, content_type="application/json")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("connection encryption keys are not configured")
+    form = {"slug": "warehouse", "conn_type": "postgres", "password": PASSWORD, "namespaces_text": ""}
+    page = client.post("/connections/new", form)
+    assert page.status_code == 503 and "connection encryption keys are not configured" in page.content.decode()
+    assert not Connection.objects.exists()
+
+
 # --- Reveal -------------------------------------------------------------------------------------------------
 
 
