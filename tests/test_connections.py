@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
 from governance import connections, crypto
-from governance.models import Connection
+from governance.models import AuditRecord, Connection
 
 from .conftest import login, make_user
 
@@ -288,8 +288,6 @@ def namespaces(*names):
 
 
 def refusals(username):
-    from governance.models import AuditRecord
-
     return list(
         AuditRecord.objects.filter(action="access.denied", actor_label=username)
         .order_by("sequence")
@@ -338,8 +336,6 @@ def test_a_narrowed_developer_editing_or_deleting_beyond_their_namespaces_is_ref
 
 
 def test_revealing_a_connection_beyond_ones_namespaces_is_recorded_and_answers_as_if_it_did_not_exist(client):
-    from governance.models import AuditRecord
-
     login(client, make_user("devi", "developer"))
     create(client, "hr", namespaces=["hr"])
     namespaces("finance", "hr")
@@ -412,6 +408,30 @@ def test_no_secret_in_responses_logs_pages_admin_or_dumpdata(client, caplog):
         texts.append(response.content.decode())
     texts.append(client.post("/api/v1/connections/warehouse/test").content.decode())
     texts.append(client.post("/api/v1/connections/warehouse/reveal").content.decode())  # refused: no re-auth
+
+    # Error pages: a test against an unreachable server (the driver's message, scrubbed), in the API and the page.
+    client.patch("/api/v1/connections/warehouse", {"port": 1}, content_type="application/json")
+    failed = client.post("/api/v1/connections/warehouse/test")
+    assert failed.json()["ok"] is False
+    failed_page = client.post("/connections/warehouse/test")
+    assert failed_page.status_code == 200 and 'class="error">Test:' in failed_page.content.decode()
+    texts += [failed.content.decode(), failed_page.content.decode()]
+
+    # A reveal after re-authentication: the answer holds the secrets (that is its point), nothing else may.
+    reauth(client, "ada")
+    revealed = client.post("/api/v1/connections/warehouse/reveal")
+    assert revealed.json()["password"] == PASSWORD
+    assert PASSWORD in client.post("/connections/warehouse/reveal").content.decode()
+
+    for url in ("/audit/", "/api/v1/audit?limit=1000", "/api/v1/audit?format=jsonl", "/admin/governance/auditrecord/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        texts.append(b"".join(response.streaming_content if response.streaming else [response.content]).decode())
+    records = list(AuditRecord.objects.values())
+    actions = {row["action"] for row in records}
+    assert {"connection.created", "connection.updated", "connection.tested", "connection.revealed"} <= actions
+    assert {"success", "denied"} <= {row["outcome"] for row in records if row["action"] == "connection.revealed"}
+    texts += [json.dumps(row, default=str) for row in records]  # every column of every record
     dump = StringIO()
     call_command("dumpdata", "governance.connection", stdout=dump)
     texts.append(dump.getvalue())
