@@ -545,3 +545,23 @@ def test_the_dataset_page_shows_the_connection_serving_its_namespace_to_those_wh
     login(client, make_user("vera", "viewer"))
     page = client.get("/datasets/postgres://warehouse:5432/mart").content.decode()
     assert "/connections/warehouse/" not in page and "Connections are shown to" in page
+
+
+def test_the_connection_page_links_each_namespace_it_serves_to_its_datasets(client):
+    from lineage.derive import derive_pending
+    from lineage.services import ingest_event
+
+    from .events import dataset, run_event
+
+    ingest_event(
+        event=run_event("COMPLETE", run_id="r", outputs=[dataset("postgres://warehouse:5432", "mart")]),
+        source="cli",
+        derive=False,
+    )
+    derive_pending()
+    login(client, make_user("devi", "developer"))
+    create(client, namespaces=["postgres://warehouse:5432", "finance"])
+    page = client.get("/connections/warehouse/").content.decode()
+    link = "/search/?q=postgres%3A//warehouse%3A5432"
+    assert f'href="{link}"' in page and 'href="/search/?q=finance"' in page
+    assert 'href="/datasets/postgres://warehouse:5432/mart"' in client.get(link).content.decode()
