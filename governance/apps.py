@@ -20,6 +20,12 @@ class GovernanceConfig(AppConfig):
 
         model_audit.connect()
 
+        from django.core import checks as django_checks
+
+        from . import checks
+
+        django_checks.register(checks.fernet_keys, django_checks.Tags.security)
+
         # The role groups exist after every migrate, and again after a flush (which empties auth_group): the data
         # migrations create them once, this keeps them whatever happened to the tables since.
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="sync_roles")
