@@ -20,6 +20,7 @@ from lineage.selectors import BadParameter
 from . import rendering, selectors, services, signing
 from .classification import propagate
 from .models import CheckResult, ComplianceReport, ComplianceRule, LegalHold
+from .scope import EVERYTHING, View, view_of
 
 EDIT_RULES = "compliance.change_compliancerule"
 MANAGE_HOLDS = "compliance.add_legalhold"
@@ -68,6 +69,7 @@ class ReportView(ComplianceView):
         report, content, signature = services.generate_report(
             start=start, end=end, fmt=fmt, user=request.user, request=request
         )
+        services.record_download(report=report, file="report", user=request.user, request=request)
         response = HttpResponse(content, content_type=rendering.CONTENT_TYPES[fmt])
         filename = f"compliance-{start:%Y%m%d}-{end:%Y%m%d}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -86,6 +88,7 @@ class ReportSignatureView(ComplianceView):
     )
     def get(self, request, pk: int):
         report = get_object_or_404(ComplianceReport, pk=pk)
+        services.record_download(report=report, file="signature", user=request.user, request=request)
         public = signing.private_key().public_key()
         body = signing.signature_file(
             {
@@ -106,7 +109,10 @@ class ReportSignatureView(ComplianceView):
         return response
 
 
-def result_json(result: CheckResult, rule: ComplianceRule | None) -> dict:
+def result_json(result: CheckResult, rule: ComplianceRule | None, view: View = EVERYTHING) -> dict:
+    """A check's result as `view` sees it: the count is exact; the violations listed are those in view, and
+    `hidden` says how many of the listed ones are not."""
+    shown, hidden = view.violations(result.violations)
     return {
         "rule": result.rule_id,
         "title": rule.title if rule else result.rule_id,
@@ -114,7 +120,8 @@ def result_json(result: CheckResult, rule: ComplianceRule | None) -> dict:
         "severity": result.severity,
         "status": result.status,
         "violationCount": result.violation_count,
-        "violations": result.violations,
+        "violations": shown,
+        "hidden": hidden,
         "checkedAt": iso(result.checked_at),
     }
 
@@ -131,10 +138,12 @@ class ChecksView(ComplianceView):
     def get(self, request):
         run = services.run_checks(trigger="live", user=request.user)
         rules = {rule.id: rule for rule in ComplianceRule.objects.all()}
-        results = [result_json(r, rules.get(r.rule_id)) for r in run.results.all().order_by("rule_id")]
+        view = view_of(request.user)
+        results = [result_json(r, rules.get(r.rule_id), view) for r in run.results.all().order_by("rule_id")]
         return Response(
             {
                 "checkedAt": iso(run.started_at),
+                "scope": view.label,
                 "checks": results,
                 "failing": sum(r["status"] != "pass" for r in results),
             }
@@ -222,7 +231,8 @@ class HoldsView(ComplianceView):
 
     @extend_schema(operation_id="listLegalHolds", responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"])
     def get(self, request):
-        return Response({"holds": [hold_json(h) for h in LegalHold.objects.select_related("placed_by")]})
+        holds = services.visible_holds(view_of(request.user)).select_related("placed_by")
+        return Response({"holds": [hold_json(h) for h in holds]})
 
     @extend_schema(
         operation_id="placeLegalHold", request=HoldInput, responses={201: OpenApiTypes.OBJECT}, tags=["Compliance"]

@@ -4,7 +4,9 @@ A check takes the rule (for its parameters) and returns a list of violations, ea
 object's `type`, `id`, `name` and a `detail` a person can act on. An empty list means the rule holds.
 """
 
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -28,8 +30,15 @@ def check(name: str):
     return register
 
 
-def violation(kind: str, identifier, name: str, detail: str) -> Violation:
-    return {"type": kind, "id": str(identifier), "name": name, "detail": detail}
+def violation(kind: str, identifier, name: str, detail: str, *, namespaces=None, connection=None) -> Violation:
+    """`namespaces`: every namespace the violation names (a user narrowed to others does not see it);
+    `connection`: the id of the connection it is about (seen as the connections page shows it)."""
+    found = {"type": kind, "id": str(identifier), "name": name, "detail": detail}
+    if namespaces is not None:
+        found["namespaces"] = sorted(set(namespaces))
+    if connection is not None:
+        found["connection"] = connection
+    return found
 
 
 # --- Retention -----------------------------------------------------------------------------------------------
@@ -107,6 +116,7 @@ def connections_encrypted(rule: ComplianceRule) -> list[Violation]:
             c.slug,
             f"secrets encrypted with key {c.key_id or 'unknown'}, not the newest ({newest}): run "
             "`manage.py rotate_fernet_keys`",
+            connection=c.pk,
         )
         for c in stale.order_by("slug")
     ]
@@ -211,6 +221,7 @@ def changes_recorded(rule: ComplianceRule) -> list[Violation]:
                     connection.slug,
                     connection.slug,
                     f"changed at {connection.updated_at:%Y-%m-%d %H:%M} without an audit record",
+                    connection=connection.pk,
                 )
             )
     for annotation in Annotation.objects.all():
@@ -226,6 +237,7 @@ def changes_recorded(rule: ComplianceRule) -> list[Violation]:
                     str(annotation),
                     str(annotation),
                     f"metadata changed at {annotation.updated_at:%Y-%m-%d %H:%M} without an audit record",
+                    namespaces=[annotation.namespace],
                 )
             )
     return found
@@ -253,6 +265,7 @@ def lineage_coverage(rule: ComplianceRule) -> list[Violation]:
             f"dataset:{d.namespace.name}:{d.name}",
             d.name,
             "read by jobs but written by none that reports lineage: its producer is invisible",
+            namespaces=[d.namespace.name],
         )
         for d in gaps
     ]
@@ -278,38 +291,147 @@ def pii_has_owner(rule: ComplianceRule) -> list[Violation]:
     holding |= {i.node[1] if i.node[0] == "dataset" else i.node[1][0] for i in inferred}
     annotated = {(a.namespace, a.name) for a in Annotation.objects.filter(kind="dataset").exclude(owners=[])}
     return [
-        violation("dataset", f"dataset:{d.namespace.name}:{d.name}", d.name, f"holds {label} and has no owner")
+        violation(
+            "dataset",
+            f"dataset:{d.namespace.name}:{d.name}",
+            d.name,
+            f"holds {label} and has no owner",
+            namespaces=[d.namespace.name],
+        )
         for d in Dataset.objects.filter(pk__in=holding).select_related("namespace").order_by("namespace__name", "name")
         if not d.owners and (d.namespace.name, d.name) not in annotated
     ]
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Someone who reads lineage: a user or a read token, within `scope` (namespace ids; None for all)."""
+
+    label: str
+    scope: frozenset[int] | None
+    roles: frozenset[str]
+
+
+def lineage_readers() -> list[Reader]:
+    """Every active user with the lineage-reading capability and every active read token, each with the
+    namespaces it reads, as governance.permissions decides them (grants narrow, admins are never narrowed, a
+    token reads within its owner's namespaces and its own). A fixed number of queries, whatever the estate."""
+    from django.contrib.auth.models import Permission
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    from governance.models import ApiToken
+    from governance.roles import ADMIN, READ_LINEAGE
+    from lineage.models import Namespace
+
+    User = get_user_model()
+    app_label, codename = READ_LINEAGE.split(".")
+    read = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    grant = Permission.objects.filter(content_type__app_label="lineage", codename="access_namespace")
+    roles: dict[int, set[str]] = defaultdict(set)
+    for user_id, role in User.groups.through.objects.values_list("user_id", "group__name"):
+        roles[user_id].add(role)
+    granted: dict[int, set[int]] = defaultdict(set)
+    for user_id, pk in UserObjectPermission.objects.filter(permission__in=grant).values_list("user_id", "object_pk"):
+        granted[user_id].add(int(pk))
+    members: dict[int, set[int]] = defaultdict(set)
+    for user_id, group_id in User.groups.through.objects.values_list("user_id", "group_id"):
+        members[group_id].add(user_id)
+    for group_id, pk in GroupObjectPermission.objects.filter(permission__in=grant).values_list("group_id", "object_pk"):
+        for user_id in members[group_id]:
+            granted[user_id].add(int(pk))
+
+    readers, scopes = [], {}
+    users = (
+        User.objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__permissions__in=read) | Q(user_permissions__in=read))
+        .distinct()
+        .values_list("pk", "username", "is_superuser")
+    )
+    for pk, username, superuser in users:
+        narrowed = not superuser and ADMIN not in roles[pk] and granted.get(pk)
+        scopes[pk] = frozenset(granted[pk]) if narrowed else None
+        readers.append(Reader(f"user {username}", scopes[pk], frozenset(roles[pk])))
+    ids = dict(Namespace.objects.values_list("name", "pk"))
+    for prefix, owner_id, names in (
+        ApiToken.objects.active().filter(scope=ApiToken.Scope.READ).values_list("prefix", "owner_id", "namespaces")
+    ):
+        if owner_id is not None and owner_id not in scopes:
+            continue  # its owner reads nothing, so neither does the token
+        scope = scopes.get(owner_id)
+        if names:
+            own = frozenset(ids[name] for name in names if name in ids)
+            scope = own if scope is None else scope & own
+        readers.append(Reader(f"read token {prefix}", scope, frozenset(roles[owner_id]) if owner_id else frozenset()))
+    return readers
+
+
+def _listed(labels: list[str], most: int = 5) -> str:
+    labels = sorted(set(labels))
+    return ", ".join(labels[:most]) + (f" and {len(labels) - most} more" if len(labels) > most else "")
+
+
 @check("pii_exposure")
 def pii_exposure(rule: ComplianceRule) -> list[Violation]:
+    """Datasets holding PII through lineage that are readable where PII must not be:
+
+    * in a namespace other than their source's that is not in `allowed_namespaces`;
+    * by a user or read token that may read the dataset but not the source's namespace (narrowed by grants or
+      by the token's namespaces), so lineage hands them what they were never granted;
+    * by anyone in a role listed in `forbidden_roles` (declared sources included).
+    """
     from lineage.models import Dataset
 
-    label, _, inferred = _pii(rule)
+    label, sources, inferred = _pii(rule)
     allowed_names = set(rule.parameters.get("allowed_namespaces") or [])
-    datasets = {
-        d.pk: d
-        for d in Dataset.objects.filter(
-            pk__in={i.node[1] if i.node[0] == "dataset" else i.node[1][0] for i in inferred}
-            | {i.source[1] if i.source[0] == "dataset" else i.source[1][0] for i in inferred}
-        ).select_related("namespace")
-    }
-    found = {}
+    forbidden = set(rule.parameters.get("forbidden_roles") or [])
+
+    def dataset_of(node) -> int:
+        return node[1] if node[0] == "dataset" else node[1][0]
+
+    holding = {dataset_of(i.node) for i in inferred} | {dataset_of(n) for n, _ in sources}
+    datasets = {d.pk: d for d in Dataset.objects.filter(pk__in=holding).select_related("namespace")}
+    readers = lineage_readers()
+    narrowed = [r for r in readers if r.scope is not None]
+    barred = [r for r in readers if r.roles & forbidden]
+
+    def reads(reader: Reader, dataset) -> bool:
+        return reader.scope is None or dataset.namespace_id in reader.scope
+
+    reasons: dict[int, list[str]] = defaultdict(list)
+    namespaces: dict[int, set[str]] = defaultdict(set)
     for item in inferred:
-        target = datasets[item.node[1] if item.node[0] == "dataset" else item.node[1][0]]
-        source = datasets[item.source[1] if item.source[0] == "dataset" else item.source[1][0]]
-        if target.namespace_id == source.namespace_id or target.namespace.name in allowed_names:
-            continue
-        key = f"dataset:{target.namespace.name}:{target.name}"
-        if key not in found:
-            found[key] = violation(
-                "dataset",
-                key,
-                target.name,
-                f"inherits {label} from dataset:{source.namespace.name}:{source.name} ({item.hops} hop(s)) into "
-                f"namespace {target.namespace.name!r}, which is not cleared for {label}",
+        target, source = datasets[dataset_of(item.node)], datasets[dataset_of(item.source)]
+        carried = f"inherits {label} from dataset:{source.namespace.name}:{source.name} ({item.hops} hop(s))"
+        if target.namespace_id != source.namespace_id and target.namespace.name not in allowed_names:
+            reasons[target.pk].append(
+                f"{carried} into namespace {target.namespace.name!r}, which is not cleared for {label}"
             )
-    return list(found.values())
+            namespaces[target.pk] |= {target.namespace.name, source.namespace.name}
+        exposed = [r.label for r in narrowed if reads(r, target) and not reads(r, source)]
+        if exposed:
+            reasons[target.pk].append(
+                f"{carried}; readable by {_listed(exposed)}, who may not read {source.namespace.name!r}"
+            )
+            namespaces[target.pk] |= {target.namespace.name, source.namespace.name}
+    for pk in holding:
+        dataset = datasets.get(pk)
+        if dataset is None:
+            continue
+        roles = sorted({role for r in barred if reads(r, dataset) for role in r.roles & forbidden})
+        if roles:
+            who = [r.label for r in barred if reads(r, dataset)]
+            reasons[pk].append(f"holds {label} and is readable by role(s) {', '.join(roles)} ({_listed(who)})")
+            namespaces[pk].add(dataset.namespace.name)
+    found = []
+    for pk in sorted(reasons, key=lambda pk: (datasets[pk].namespace.name, datasets[pk].name)):
+        dataset = datasets[pk]
+        found.append(
+            violation(
+                "dataset",
+                f"dataset:{dataset.namespace.name}:{dataset.name}",
+                dataset.name,
+                "; ".join(dict.fromkeys(reasons[pk])),
+                namespaces=namespaces[pk],
+            )
+        )
+    return found

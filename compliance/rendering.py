@@ -18,6 +18,10 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 CONTENT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
 
+def scope_text(scope: str | list[str]) -> str:
+    return scope if isinstance(scope, str) else "namespaces " + ", ".join(scope or ["(none)"])
+
+
 def _text(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
@@ -45,6 +49,7 @@ def to_csv(data: dict[str, Any]) -> bytes:
     writer.writerow(["period", "start", _text(period["start"]), ""])
     writer.writerow(["period", "end", _text(period["end"]), ""])
     writer.writerow(["generated", "at", _text(data["generatedAt"]), _text(data["generatedBy"])])
+    writer.writerow(["generated", "scope", scope_text(data["scope"]), "objects outside it are counted, not named"])
     for key, value in data["summary"].items():
         writer.writerow(["summary", key, value, ""])
     for key, value in data["violationCategories"].items():
@@ -59,10 +64,13 @@ def to_csv(data: dict[str, Any]) -> bytes:
         )
     for item in data["pii"]["flows"]:
         writer.writerow(["pii flow", item["from"], item["to"], " -> ".join(item["path"])])
+    for key, value in data["pii"]["hidden"].items():
+        writer.writerow(["pii hidden", key, value, "outside the scope"])
     for item in data["secretAccess"]["recent"]:
         writer.writerow(
             ["secret access", item["connection"], _text(item["time"]), f"{item['actor']} {item['outcome']}"]
         )
+    writer.writerow(["secret access", "hidden", data["secretAccess"]["hidden"], "outside the scope"])
     chain = data["auditChain"]
     writer.writerow(["audit chain", "ok", chain["ok"], chain["reason"] or f"{chain['records']} records"])
     writer.writerow(["audit chain", "checked", _text(chain["checkedAt"]), chain["source"]])
@@ -159,6 +167,11 @@ def to_pdf(data: dict[str, Any]) -> bytes:
         Paragraph(
             f"Generated {_text(data['generatedAt'])} by {_escape(data['generatedBy'] or 'Tributary')}", styles["Normal"]
         ),
+        Paragraph(
+            f"Scope: {_escape(scope_text(data['scope']))}. Figures count everything; the objects named are those in "
+            "scope, and each list says how many it leaves out.",
+            styles["Normal"],
+        ),
         Spacer(1, 6 * mm),
         Paragraph("Summary", styles["Heading2"]),
         _table(
@@ -196,8 +209,14 @@ def to_pdf(data: dict[str, Any]) -> bytes:
         ),
         Paragraph("Personal data and where it flows", styles["Heading2"]),
         Paragraph(
-            f"{len(data['pii']['sources'])} classified source(s), {data['pii']['flowCount']} downstream "
-            "place(s) it reaches.",
+            f"{data['pii']['sourceCount']} classified source(s), {data['pii']['flowCount']} downstream "
+            "place(s) it reaches"
+            + (
+                f" ({data['pii']['hidden']['sources']} source(s) and {data['pii']['hidden']['flows']} flow(s) outside "
+                "the scope are not listed)."
+                if any(data["pii"]["hidden"].values())
+                else "."
+            ),
             styles["Normal"],
         ),
         _table(
@@ -207,7 +226,12 @@ def to_pdf(data: dict[str, Any]) -> bytes:
         Paragraph("Access to secrets", styles["Heading2"]),
         Paragraph(
             f"{data['secretAccess']['total']} reveal request(s): "
-            + ", ".join(f"{k} {v}" for k, v in sorted(data["secretAccess"]["byOutcome"].items())),
+            + ", ".join(f"{k} {v}" for k, v in sorted(data["secretAccess"]["byOutcome"].items()))
+            + (
+                f" ({data['secretAccess']['hidden']} on connections outside the scope are not listed)"
+                if data["secretAccess"]["hidden"]
+                else ""
+            ),
             styles["Normal"],
         ),
         _table(
@@ -244,7 +268,8 @@ def to_pdf(data: dict[str, Any]) -> bytes:
     class Canvas(_NumberedCanvas):
         stamp = (
             f"Tributary compliance report · generated {_text(data['generatedAt'])} "
-            f"by {data['generatedBy'] or 'Tributary'}"
+            f"by {data['generatedBy'] or 'Tributary'} · "
+            + (data["scope"] if isinstance(data["scope"], str) else f"{len(data['scope'])} namespace(s)")
         )
 
     doc.build(story, canvasmaker=Canvas)

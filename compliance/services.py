@@ -125,6 +125,12 @@ def place_hold(*, kind: str, namespace: str, name: str, reason: str, user) -> Le
     return hold
 
 
+def visible_holds(view):
+    """Active and released holds on what `view` covers (a hold names its dataset, job or namespace)."""
+    holds = LegalHold.objects.all()
+    return holds if view.everything else holds.filter(namespace__in=view.namespaces)
+
+
 def release_hold(*, hold: LegalHold, user) -> LegalHold:
     with transaction.atomic():
         hold.released_at, hold.released_by = timezone.now(), user
@@ -212,10 +218,16 @@ def _rate(compliant: int, total: int) -> float:
 
 def report_data(*, start: datetime, end: datetime, user=None, listed: int = 500) -> dict[str, Any]:
     """The seed's report shape (period, summary, violation categories, recent violations, requirements) and
-    more, computed with aggregate queries: nothing loads all events of the period."""
+    more, computed with aggregate queries: nothing loads all events of the period.
+
+    Seen as `user` may see it: counts are exact, but the objects named (datasets, jobs, connections) are only those
+    of the user's namespaces; each list says how many it leaves out, and `scope` says whose view it is."""
     from governance.audit import AuditRecord
 
+    from .scope import view_of
     from .selectors import classified_sources, inferred
+
+    view = view_of(user)
 
     results = CheckResult.objects.filter(checked_at__gte=start, checked_at__lt=end)
     records = AuditRecord.objects.filter(time__gte=start, time__lt=end)
@@ -242,7 +254,7 @@ def report_data(*, start: datetime, end: datetime, user=None, listed: int = 500)
             "category": r.category,
             "rule": r.rule_id,
             "severity": r.severity,
-            "detail": f"{r.violation_count} violation(s)" + (f": {r.violations[0]['detail']}" if r.violations else ""),
+            **_check_detail(r, view),
         }
         for r in results.exclude(status=CheckResult.Status.PASS).order_by("-checked_at")[:10]
     ]
@@ -253,8 +265,7 @@ def report_data(*, start: datetime, end: datetime, user=None, listed: int = 500)
             "category": category_of(r.action),
             "rule": r.action,
             "severity": "medium",
-            "detail": f"{r.outcome}: {r.actor_label or 'anonymous'} on "
-            f"{r.object_type or '-'} {r.object_name or r.object_id or ''}".strip(),
+            **_audit_detail(r, view),
         }
         for r in records.filter(violating).order_by("-time")[:10]
     ]
@@ -295,6 +306,10 @@ def report_data(*, start: datetime, end: datetime, user=None, listed: int = 500)
 
     reveals = records.filter(action="connection.revealed")
     reveal_counts = {row["outcome"]: row["n"] for row in reveals.values("outcome").annotate(n=Count("pk"))}
+    reveals_total = reveals.count()
+    if not view.everything:  # a narrowed user sees the reveals of the connections serving their namespaces
+        reveals = reveals.filter(object_id__in=[str(pk) for pk in view.connections])
+    reveals_shown = reveals.count() if not view.everything else reveals_total
 
     pii_sources = classified_sources("PII")
     pii_flows = inferred(sources=pii_sources)
@@ -304,6 +319,7 @@ def report_data(*, start: datetime, end: datetime, user=None, listed: int = 500)
         "period": {"start": start, "end": end},
         "generatedAt": timezone.now(),
         "generatedBy": user.get_username() if getattr(user, "pk", None) else None,
+        "scope": view.label,
         "summary": {
             "totalEvents": total,
             "compliantEvents": total - violations,
@@ -335,10 +351,11 @@ def report_data(*, start: datetime, end: datetime, user=None, listed: int = 500)
             }
             for at, counts in sorted(trend.items())
         ],
-        "pii": _pii_section(pii_sources, pii_flows, listed),
+        "pii": _pii_section(pii_sources, pii_flows, listed, view),
         "secretAccess": {
-            "total": reveals.count(),
+            "total": reveals_total,
             "byOutcome": reveal_counts,
+            "hidden": reveals_total - reveals_shown,
             "recent": [
                 {
                     "time": r.time,
@@ -387,33 +404,62 @@ def _chain_verification(end: datetime) -> dict[str, Any]:
     }
 
 
-def _pii_section(sources, flows, listed: int) -> dict[str, Any]:
+def _check_detail(result: CheckResult, view) -> dict[str, Any]:
+    shown, hidden = view.violations(result.violations)
+    detail = f"{result.violation_count} violation(s)" + (f": {shown[0]['detail']}" if shown else "")
+    if hidden:
+        detail += f" ({hidden} listed outside your namespaces)"
+    return {"detail": detail, "restricted": bool(hidden) and not shown}
+
+
+def _audit_detail(item, view) -> dict[str, Any]:
+    actor = item.actor_label or "anonymous"
+    if not view.sees_audit_object(item.object_type, item.object_id):
+        return {"detail": f"{item.outcome}: {actor} on an object outside your namespaces", "restricted": True}
+    what = f"{item.object_type or '-'} {item.object_name or item.object_id or ''}"
+    return {"detail": f"{item.outcome}: {actor} on {what}".strip(), "restricted": False}
+
+
+def _pii_section(sources, flows, listed: int, view) -> dict[str, Any]:
+    """Where PII is declared and where lineage carries it. A narrowed user sees the sources and flows whose ends lie
+    in their namespaces, with the steps between outside them shown as "restricted" (as the lineage API does)."""
     from lineage.models import Dataset
 
     ids = {n[1] if n[0] == "dataset" else n[1][0] for n, _ in sources}
-    ids |= {i.node[1] if i.node[0] == "dataset" else i.node[1][0] for i in flows}
+    for item in flows:
+        ids |= {n[1] if n[0] == "dataset" else n[1][0] for n in item.path}
     names = {
-        pk: f"{ns}:{name}"
+        pk: (ns, f"{ns}:{name}")
         for pk, ns, name in Dataset.objects.filter(pk__in=ids).values_list("pk", "namespace__name", "name")
     }
 
-    def label(node) -> str:
-        if node[0] == "dataset":
-            return f"dataset:{names.get(node[1], node[1])}"
-        return f"datasetField:{names.get(node[1][0], node[1][0])}:{node[1][1]}"
+    def seen(node) -> bool:
+        entry = names.get(node[1] if node[0] == "dataset" else node[1][0])
+        return entry is not None and view.sees_namespaces([entry[0]])
 
+    def label(node) -> str:
+        if not seen(node):
+            return "restricted"
+        if node[0] == "dataset":
+            return f"dataset:{names[node[1]][1]}"
+        return f"datasetField:{names[node[1][0]][1]}:{node[1][1]}"
+
+    shown_sources = [label(node) for node, _ in sources if seen(node)]
+    shown_flows = [i for i in flows if seen(i.source) and seen(i.node)]
     return {
-        "sources": [label(node) for node, _ in sources],
+        "sources": shown_sources,
         "flows": [
             {"from": label(i.source), "to": label(i.node), "hops": i.hops, "path": [label(step) for step in i.path]}
-            for i in flows[:listed]
+            for i in shown_flows[:listed]
         ],
+        "sourceCount": len(sources),
         "flowCount": len(flows),
+        "hidden": {"sources": len(sources) - len(shown_sources), "flows": len(flows) - len(shown_flows)},
     }
 
 
 def generate_report(*, start: datetime, end: datetime, fmt: str, user, request=None):
-    """Render a period's report, sign its exact bytes, keep the signature, record the download.
+    """Render a period's report as `user` may see it, sign its exact bytes, keep the signature, record it.
 
     Returns (ComplianceReport row, content bytes, signature dict)."""
     from . import rendering, signing
@@ -435,7 +481,7 @@ def generate_report(*, start: datetime, end: datetime, fmt: str, user, request=N
             size=len(content),
         )
         record(
-            "compliance.report_downloaded",
+            "compliance.report_generated",
             actor=user,
             target=report,
             request=request,
@@ -444,6 +490,24 @@ def generate_report(*, start: datetime, end: datetime, fmt: str, user, request=N
                 "end": end.isoformat(),
                 "format": fmt,
                 "sha256": signature["sha256"],
+                "scope": data["scope"],
             },
         )
     return report, content, signature
+
+
+def record_download(*, report, file: str, user, request=None) -> None:
+    """A report's bytes or its detached signature ("report" or "signature") leave the server."""
+    record(
+        "compliance.report_downloaded",
+        actor=user,
+        target=report,
+        request=request,
+        detail={
+            "file": file,
+            "start": report.start.isoformat(),
+            "end": report.end.isoformat(),
+            "format": report.format,
+            "sha256": report.sha256,
+        },
+    )

@@ -7,7 +7,9 @@ from governance.permissions import require_permission
 from governance.roles import READ_LINEAGE, VIEW_COMPLIANCE
 
 from . import services
-from .models import CheckRun, ComplianceRule, LegalHold
+from .models import CheckRun, ComplianceRule
+from .rendering import scope_text
+from .scope import view_of
 
 
 @require_permission(VIEW_COMPLIANCE)
@@ -16,6 +18,10 @@ def compliance_page(request):
     services.ensure_recent_checks()
     end = timezone.now()
     latest = CheckRun.objects.prefetch_related("results").first()
+    view = view_of(request.user)
+    results = sorted(latest.results.all(), key=lambda r: (r.status == "pass", r.rule_id)) if latest else []
+    for result in results:  # what the user may see of each result, as the API answers it
+        result.shown, result.hidden = view.violations(result.violations)
     return render(
         request,
         "compliance/compliance.html",
@@ -23,9 +29,11 @@ def compliance_page(request):
             "start": (end - timedelta(days=30)).strftime("%Y-%m-%d"),
             "end": end.strftime("%Y-%m-%d"),
             "latest": latest,
-            "results": sorted(latest.results.all(), key=lambda r: (r.status == "pass", r.rule_id)) if latest else [],
+            "results": results,
             "rules": ComplianceRule.objects.all(),
-            "holds": LegalHold.objects.filter(released_at__isnull=True),
+            "holds": services.visible_holds(view).filter(released_at__isnull=True),
+            "scope": scope_text(view.label),
+            "narrowed": not view.everything,
         },
     )
 

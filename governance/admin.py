@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from .models import ApiToken, AuditRecord, Connection
 
@@ -27,11 +29,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
-    """Metadata only: secrets are set through the API or the connection pages, and never shown here."""
+    """Read-only, metadata only. Connections are created, changed and deleted on their pages (/connections/) or
+    through the API, which check the user's namespaces, encrypt the secrets and write the audit record in the
+    same transaction; an admin form would bypass all three. Secrets are never shown here."""
 
-    list_display = ["slug", "conn_type", "host", "schema", "login", "owner", "updated_at"]
+    list_display = ["slug", "conn_type", "host", "schema", "login", "owner", "updated_at", "page"]
     search_fields = ["slug", "host", "login"]
     fields = [
+        "page",
         "slug",
         "conn_type",
         "host",
@@ -43,13 +48,32 @@ class ConnectionAdmin(admin.ModelAdmin):
         "owner",
         "secrets_set",
         "key_id",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
     ]
-    readonly_fields = ["secrets_set", "key_id"]
+    readonly_fields = fields
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     @admin.display(description="secrets")
     def secrets_set(self, obj):
         parts = [name for name, present in (("password", obj.has_password), ("extra", obj.has_extra)) if present]
         return ", ".join(parts) + " set (encrypted)" if parts else "none"
+
+    @admin.display(description="edit")
+    def page(self, obj):
+        url = reverse("connection-page", args=[obj.slug])
+        return format_html('<a href="{}">Edit, test or delete on its page</a>', url)
 
 
 @admin.register(AuditRecord)

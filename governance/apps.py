@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class GovernanceConfig(AppConfig):
@@ -18,3 +19,23 @@ class GovernanceConfig(AppConfig):
         from . import model_audit
 
         model_audit.connect()
+
+        from django.core import checks as django_checks
+
+        from . import checks
+
+        django_checks.register(checks.fernet_keys, django_checks.Tags.security)
+
+        # The role groups exist after every migrate, and again after a flush (which empties auth_group): the data
+        # migrations create them once, this keeps them whatever happened to the tables since.
+        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="sync_roles")
+
+
+def _sync_roles(sender, using="default", apps=None, **kwargs):
+    from django.apps import apps as global_apps
+    from django.db import router
+
+    from .roles import sync_role_permissions
+
+    if router.allow_migrate(using, "auth"):
+        sync_role_permissions(apps or global_apps)

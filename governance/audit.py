@@ -79,8 +79,10 @@ ACTIONS: dict[str, str] = {
     "connection.deleted": "A connection was deleted.",
     "connection.revealed": "A connection's secrets were asked for; outcome denied when refused.",
     "metadata.updated": "Dataset or job metadata was edited (description, tags, owners, classification). changes.",
-    "compliance.report_generated": "A compliance report was generated. detail: start, end, format.",
-    "compliance.report_downloaded": "A compliance report was downloaded. detail: start, end, format, sha256.",
+    "compliance.report_generated": "A compliance report was generated and signed (API, bench_compliance). "
+    "detail: start, end, format, sha256, scope.",
+    "compliance.report_downloaded": "A compliance report or its detached signature was downloaded. "
+    "detail: file (report or signature), start, end, format, sha256.",
     "auth.mfa_enrolled": "A user confirmed a TOTP device (and got new recovery codes).",
     "auth.reauthenticated": "A user confirmed their password or a second factor before a sensitive action; "
     "outcome failure when it did not match.",

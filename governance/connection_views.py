@@ -1,8 +1,11 @@
 """Connections over the API (/api/v1/connections) and in the browser (/connections/)."""
 
+import logging
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -12,10 +15,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import connections, crypto
+from . import audit, connections, crypto
 from .models import Connection
 from .permissions import has_capability, require_permission
 from .roles import ADD_CONNECTIONS, CHANGE_CONNECTIONS, DELETE_CONNECTIONS, USE_CONNECTIONS, VIEW_CONNECTIONS
+
+log = logging.getLogger(__name__)
 
 
 def iso(moment):
@@ -61,12 +66,23 @@ class ConnectionInput(serializers.Serializer):
     )
 
 
+def keys_message(error: Exception) -> str:
+    return f"connection encryption keys are not configured: {error} (see `python manage.py check`)"
+
+
 class ConnectionAPIMixin:
     def handle_exception(self, exc):
+        if isinstance(exc, crypto.KeysNotConfigured):
+            log.error("connection encryption keys: %s", exc)
+            return Response({"detail": keys_message(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         if isinstance(exc, crypto.SecretError):
             # Misconfigured keys: say which connection and what to do, never a traceback.
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         if isinstance(exc, connections.ConnectionRefused):
+            # Answered here rather than by DRF's exception handler (for the `reauthenticate` flag), so the refusal
+            # is recorded here too, unless the service already recorded it (a reveal's own record).
+            if not exc.recorded:
+                audit.record_denied(request=self.request, reason=exc.reason)
             return Response({"detail": exc.reason, "reauthenticate": exc.code == "reauth"}, status=403)
         return super().handle_exception(exc)
 
@@ -157,7 +173,10 @@ class ConnectionRevealView(ConnectionAPIMixin, APIView):
         tags=["Connections"],
     )
     def post(self, request, slug: str):
-        connection = self.get_connection(request, slug)
+        connection = connections.visible_connections(request.user).filter(slug=slug).first()
+        if connection is None:
+            connections.record_unseen_reveal(slug=slug, user=request.user, request=request)
+            raise Http404(f"no connection {slug!r}")
         return Response(connections.connection_reveal(connection=connection, user=request.user, request=request))
 
 
@@ -262,9 +281,13 @@ def connection_list_page(request):
 def connection_new_page(request):
     form = ConnectionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        connection = connections.connection_create(
-            slug=form.cleaned_data["slug"], values=form.values(), user=request.user
-        )
+        try:
+            connection = connections.connection_create(
+                slug=form.cleaned_data["slug"], values=form.values(), user=request.user
+            )
+        except crypto.KeysNotConfigured as error:
+            form.add_error(None, keys_message(error))
+            return render(request, "governance/connection_form.html", {"form": form, "creating": True}, status=503)
         messages.info(request, f"Connection {connection.slug} created.")
         return redirect("connection-page", slug=connection.slug)
     return render(request, "governance/connection_form.html", {"form": form, "creating": True})
@@ -290,16 +313,21 @@ def connection_page(request, slug: str):
 def connection_edit_page(request, slug: str):
     connection = _page_connection(request, slug)
     if not connections.can_change(request.user, connection, CHANGE_CONNECTIONS):
-        return render(request, "403.html", status=403)
+        raise PermissionDenied("you may not change connections of these namespaces")  # handler403 records it
     form = ConnectionForm(
         request.POST or None, instance=connection, initial={"namespaces_text": ", ".join(connection.namespaces)}
     )
     form.fields["slug"].disabled = True
+    context = {"form": form, "connection": connection}
     if request.method == "POST" and form.is_valid():
-        connections.connection_update(connection=connection, values=form.values(), user=request.user)
+        try:
+            connections.connection_update(connection=connection, values=form.values(), user=request.user)
+        except crypto.KeysNotConfigured as error:
+            form.add_error(None, keys_message(error))
+            return render(request, "governance/connection_form.html", context, status=503)
         messages.info(request, f"Connection {connection.slug} saved.")
         return redirect("connection-page", slug=connection.slug)
-    return render(request, "governance/connection_form.html", {"form": form, "connection": connection})
+    return render(request, "governance/connection_form.html", context)
 
 
 @require_POST
@@ -307,7 +335,7 @@ def connection_edit_page(request, slug: str):
 def connection_delete_page(request, slug: str):
     connection = _page_connection(request, slug)
     if not connections.can_change(request.user, connection, DELETE_CONNECTIONS):
-        return render(request, "403.html", status=403)
+        raise PermissionDenied("you may not delete connections of these namespaces")  # handler403 records it
     connections.connection_delete(connection=connection, user=request.user)
     messages.info(request, f"Connection {slug} deleted.")
     return redirect("connections")
@@ -317,7 +345,12 @@ def connection_delete_page(request, slug: str):
 @require_permission(USE_CONNECTIONS)
 def connection_use_page(request, slug: str, action: str):
     """The test and reveal buttons. Reveal asks for the password or a code first when needed."""
-    connection = _page_connection(request, slug)
+    connection = connections.visible_connections(request.user).filter(slug=slug).first()
+    if connection is None:
+        if action == "reveal":
+            connections.record_unseen_reveal(slug=slug, user=request.user, request=request)
+        raise Http404
+    status = 200
     context = {
         "connection": connection,
         "may_use": connections.may_use(request.user, connection),
@@ -336,7 +369,14 @@ def connection_use_page(request, slug: str, action: str):
             )
     except connections.ConnectionRefused as refused:
         context["refused"] = refused
+        if not refused.recorded:
+            audit.record_denied(request=request, reason=refused.reason)
+        if refused.code != "reauth":
+            status = 403
     except crypto.SecretError as error:
         context["secret_error"] = str(error)
+    except crypto.KeysNotConfigured as error:
+        context["secret_error"] = keys_message(error)
+        status = 503
     context["fresh"] = connections.recently_reauthenticated(request)
-    return render(request, "governance/connection.html", context)
+    return render(request, "governance/connection.html", context, status=status)

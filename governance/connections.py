@@ -26,9 +26,12 @@ REAUTH_AT = "tributary_reauth_at"
 
 
 class ConnectionRefused(Exception):
-    def __init__(self, reason: str, *, code: str = "denied"):
+    """A refused use of a connection. `recorded`: the service already wrote the refusal's audit record (a reveal
+    records its own `connection.revealed` with outcome denied); otherwise whoever answers it records it."""
+
+    def __init__(self, reason: str, *, code: str = "denied", recorded: bool = False):
         super().__init__(reason)
-        self.reason, self.code = reason, code
+        self.reason, self.code, self.recorded = reason, code, recorded
 
 
 # --- Who may see what ------------------------------------------------------------------------------------
@@ -182,7 +185,7 @@ def connection_reveal(*, connection: Connection, user, request) -> dict[str, Any
             request=request,
             detail={"reason": "role or namespace"},
         )
-        raise ConnectionRefused("your role or namespaces do not allow revealing this connection")
+        raise ConnectionRefused("your role or namespaces do not allow revealing this connection", recorded=True)
     if not recently_reauthenticated(request):
         audit.record(
             "connection.revealed",
@@ -192,10 +195,24 @@ def connection_reveal(*, connection: Connection, user, request) -> dict[str, Any
             request=request,
             detail={"reason": "re-authentication needed"},
         )
-        raise ConnectionRefused("confirm your password or a second-factor code first", code="reauth")
+        raise ConnectionRefused("confirm your password or a second-factor code first", code="reauth", recorded=True)
     secrets = _secrets(connection)
     audit.record("connection.revealed", actor=user, target=connection, outcome="success", request=request)
     return secrets
+
+
+def record_unseen_reveal(*, slug: str, user, request) -> None:
+    """A reveal of a connection the user may not see, or of none at all: recorded as refused. The caller answers
+    404 in both cases, the same answer as for a connection that does not exist, so nothing leaks."""
+    connection = Connection.objects.filter(slug=slug).first()
+    audit.record(
+        "connection.revealed",
+        actor=user,
+        target=connection if connection is not None else (Connection._meta.label_lower, None, slug[:250]),
+        outcome="denied",
+        request=request,
+        detail={"reason": "namespaces" if connection is not None else "no such connection"},
+    )
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,11 @@ class SecretError(Exception):
     """A secret that cannot be decrypted with the configured keys."""
 
 
+class KeysNotConfigured(ImproperlyConfigured):
+    """No usable key: none configured outside the embedded default, or a key file that is missing, unreadable,
+    too open, or holds a malformed key. `manage.py check` (and so migrate and runserver) reports it at startup."""
+
+
 def key_id(key: bytes | str) -> str:
     """A short, non-secret name for a key: which key encrypted a secret, without revealing the key."""
     raw = key.encode() if isinstance(key, str) else key
@@ -33,21 +38,35 @@ def generate_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def _read_key_file(path: Path) -> list[str]:
+def read_key_file(path: Path) -> list[str]:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise ImproperlyConfigured(f"TRIBUTARY_FERNET_KEY_FILE {path} does not exist") from None
+        raise KeysNotConfigured(f"the Fernet key file {path} does not exist") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ImproperlyConfigured(
+        raise KeysNotConfigured(
             f"refusing the key file {path}: it is readable by group or others (mode {stat.S_IMODE(mode):o}); "
             f"run `chmod 600 {path}`"
         )
-    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise KeysNotConfigured(f"cannot read the Fernet key file {path}: {error.__class__.__name__}") from None
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def embedded_keys_allowed() -> bool:
+    """Without configured keys, may a development key file be generated? On the embedded default (no
+    DATABASE_URL) or in DEBUG; production settings refuse."""
+    return bool(settings.TRIBUTARY_EMBEDDED or settings.DEBUG)
+
+
+def development_key_path() -> Path:
+    return Path(settings.VAR_DIR) / "fernet.keys"
 
 
 def _development_key_file() -> Path:
-    path = Path(settings.VAR_DIR) / "fernet.keys"
+    path = development_key_path()
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -65,22 +84,27 @@ def configured_keys() -> list[str]:
     if settings.TRIBUTARY_FERNET_KEYS:
         keys = list(settings.TRIBUTARY_FERNET_KEYS)
     elif settings.TRIBUTARY_FERNET_KEY_FILE:
-        keys = _read_key_file(Path(settings.TRIBUTARY_FERNET_KEY_FILE))
-    elif settings.TRIBUTARY_EMBEDDED or settings.DEBUG:
-        keys = _read_key_file(_development_key_file())
+        keys = read_key_file(Path(settings.TRIBUTARY_FERNET_KEY_FILE))
+    elif embedded_keys_allowed():
+        keys = read_key_file(_development_key_file())
     else:
-        raise ImproperlyConfigured(
+        raise KeysNotConfigured(
             "connection secrets need an encryption key: set TRIBUTARY_FERNET_KEYS or TRIBUTARY_FERNET_KEY_FILE "
             "(make one with `python manage.py generate_fernet_key`)"
         )
+    return validated(keys)
+
+
+def validated(keys: list[str]) -> list[str]:
+    """The keys, if there is at least one and each is a Fernet key; the error names a bad key by its id only."""
     if not keys:
-        raise ImproperlyConfigured("the Fernet key list is empty")
+        raise KeysNotConfigured("the Fernet key list is empty")
     for key in keys:
         try:
             Fernet(key)
         except (ValueError, TypeError):
-            raise ImproperlyConfigured(
-                f"a Fernet key (id {key_id(key)}) is malformed: 32 url-safe base64 bytes"
+            raise KeysNotConfigured(
+                f"a Fernet key (id {key_id(key)}) is malformed: a key is 32 url-safe base64-encoded bytes"
             ) from None
     return keys
 

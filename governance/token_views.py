@@ -7,6 +7,7 @@ make tokens narrowed to (some of) those namespaces. The secret is in the answer 
 from datetime import timedelta
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied as PageDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -134,7 +135,7 @@ def tokens_page(request):
     issued = None
     if request.method == "POST":
         if not request.user.has_perm(ADD_TOKENS):
-            return render(request, "403.html", status=403)
+            raise PageDenied  # handler403 renders the page and records the refusal
         form = TokenInput(
             data={
                 "name": request.POST.get("name", ""),

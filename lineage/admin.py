@@ -4,6 +4,7 @@ from guardian.admin import GuardedModelAdmin
 
 from . import services
 from .models import Annotation, Dataset, Job, Namespace, QuarantinedEvent, RawEvent, Run
+from .page_selectors import node_url
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -107,7 +108,28 @@ class NamespaceAdmin(GuardedModelAdmin):
 
 
 @admin.register(Annotation)
-class AnnotationAdmin(admin.ModelAdmin):
-    list_display = ["kind", "namespace", "name", "updated_by", "updated_at"]
+class AnnotationAdmin(ReadOnlyAdmin):
+    """Read-only: stewards edit metadata on the dataset and job pages or with PATCH /api/v1/metadata, which
+    validate it, check the namespace and record `metadata.updated` in the same transaction."""
+
+    list_display = ["kind", "namespace", "name", "updated_by", "updated_at", "page"]
     search_fields = ["namespace", "name"]
     list_filter = ["kind"]
+    fields = [
+        "page",
+        "kind",
+        "namespace",
+        "name",
+        "description",
+        "tags",
+        "owners",
+        "classifications",
+        "fields",
+        "updated_by",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="edit")
+    def page(self, obj):
+        return format_html('<a href="{}">Edit on its page</a>', node_url(obj.kind, obj.namespace, obj.name))

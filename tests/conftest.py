@@ -98,7 +98,7 @@ def post_event(client, ingest_token, django_capture_on_commit_callbacks):
     return post
 
 
-# --- The cast: one user per role, and a viewer narrowed to one namespace ---------------------------------
+# --- The cast: one user per role (tests narrow some of them to namespaces with make_user(namespaces=...)) ------
 
 CAST = {
     "vera": "viewer",

@@ -146,6 +146,22 @@ def test_an_address_trying_many_usernames_is_locked_for_all(client, settings):
     assert log_in(Client(), "vic", address="10.1.2.3").status_code == 302
 
 
+def test_one_username_guessed_from_many_addresses_is_locked_everywhere(client, settings):
+    make_user("vic", "viewer")
+    limit = settings.TRIBUTARY_LOGIN_USER_FAILURE_LIMIT
+    per_address = settings.AXES_FAILURE_LIMIT - 1  # never enough to lock any one address
+    for attempt in range(limit):
+        log_in(Client(), "vic", address=f"192.0.2.{attempt // per_address + 1}", password="wrong")
+    assert log_in(Client(), "vic", address="10.1.2.3").status_code == 429
+    # Other users are not affected, and the lock ends after the cool-off like every other.
+    make_user("val", "viewer")
+    assert log_in(Client(), "val", address="10.1.2.3").status_code == 302
+    from axes.models import AccessAttempt
+
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
+    assert log_in(Client(), "vic", address="10.1.2.3").status_code == 302
+
+
 def test_a_lockout_ends_after_the_cool_off(client, settings):
     make_user("vic", "viewer")
     for _ in range(5):
@@ -236,3 +252,18 @@ def test_the_tokens_page_shows_a_new_secret_once(client):
     page = client.post("/tokens/", {"name": "airflow", "scope": "ingest"}).content.decode()
     assert 'id="new-token">trb_' in page
     assert "trb_" not in client.get("/tokens/").content.decode().replace(">trb_", "")  # only the prefix column
+
+
+def test_a_user_who_may_list_tokens_but_not_make_them_is_refused_and_the_refusal_recorded(client):
+    from django.contrib.auth.models import Permission
+
+    from governance.models import AuditRecord
+
+    lister = make_user("lee", None)
+    lister.user_permissions.add(Permission.objects.get(codename="view_apitoken"))
+    login(client, lister)
+    assert client.get("/tokens/").status_code == 200
+    refused = client.post("/tokens/", {"name": "sneaky", "scope": "ingest"})
+    assert refused.status_code == 403 and "trb_" not in refused.content.decode()
+    denied = AuditRecord.objects.filter(action="access.denied", actor_label="lee").get()
+    assert (denied.outcome, denied.detail["method"], denied.detail["path"]) == ("denied", "POST", "/tokens/")

@@ -193,3 +193,16 @@ def test_actions_recorded_so_far_are_all_in_the_table(client, cast):  # noqa: F8
     client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     client.post("/accounts/logout/")
     assert set(actions()) <= set(audit.ACTIONS)
+
+
+def test_dataset_metadata_is_not_editable_in_django_admin_where_it_would_escape_the_audit(admin_client):
+    from lineage.models import Annotation
+
+    note = Annotation.objects.create(kind="dataset", namespace="pg://db", name="orders", description="Orders")
+    page = admin_client.get(f"/admin/lineage/annotation/{note.pk}/change/").content.decode()
+    assert 'href="/datasets/pg://db/orders"' in page and 'name="description"' not in page
+    changed = admin_client.post(f"/admin/lineage/annotation/{note.pk}/change/", {"description": "unrecorded"})
+    assert changed.status_code == 403
+    assert admin_client.post(f"/admin/lineage/annotation/{note.pk}/delete/", {"post": "yes"}).status_code == 403
+    note.refresh_from_db()
+    assert note.description == "Orders"

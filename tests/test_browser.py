@@ -19,8 +19,9 @@ from .test_pages import AIRFLOW, CSV, MART, ORDERS, WH, estate  # noqa: F401  (t
 
 pytestmark = [
     pytest.mark.browser,
-    # Transactional (the live server reads what the test writes); the roles of the migrations are restored after.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    # Transactional: the live server reads what the test writes. The flush after each test empties the tables; the
+    # role groups come back with the post_migrate signal that follows it (governance.apps).
+    pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(chromium_path() is None, reason="no Chromium binary: apt-get install -y chromium"),
 ]
 

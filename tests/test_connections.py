@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
 from governance import connections, crypto
-from governance.models import Connection
+from governance.models import AuditRecord, Connection
 
 from .conftest import login, make_user
 
@@ -150,6 +150,68 @@ def test_without_keys_production_refuses_and_the_embedded_default_makes_a_privat
     assert (tmp_path / "fernet.keys").stat().st_mode & 0o777 == 0o600
 
 
+def check(stderr=None):
+    """`manage.py check`, as migrate and runserver run it first: raises SystemCheckError on an error."""
+    from django.core.checks import Tags
+
+    call_command("check", tags=[Tags.security], stdout=StringIO(), stderr=stderr or StringIO())
+
+
+def test_startup_refuses_a_key_file_readable_by_others_or_holding_a_malformed_key(tmp_path, settings):
+    from django.core.management.base import SystemCheckError
+
+    path = tmp_path / "keys"
+    path.write_text(crypto.generate_key() + "\n")
+    settings.TRIBUTARY_FERNET_KEYS, settings.TRIBUTARY_FERNET_KEY_FILE = [], str(path)
+    path.chmod(0o644)
+    with pytest.raises(SystemCheckError, match=r"governance\.E001.*chmod 600"):
+        check()
+    path.chmod(0o600)
+    check()
+    path.write_text("not-a-fernet-key\n")
+    with pytest.raises(SystemCheckError, match="malformed"):
+        check()
+    path.chmod(0o000)
+    if not os.access(path, os.R_OK):  # root reads anything
+        with pytest.raises(SystemCheckError, match="cannot read the Fernet key file"):
+            check()
+    settings.TRIBUTARY_FERNET_KEYS, settings.TRIBUTARY_FERNET_KEY_FILE = ["also-not-a-key"], ""
+    with pytest.raises(SystemCheckError, match="malformed"):
+        check()
+
+
+def test_startup_refuses_production_settings_without_keys_and_warns_on_the_embedded_default(tmp_path, settings):
+    from django.core.management.base import SystemCheckError
+
+    settings.TRIBUTARY_FERNET_KEYS, settings.TRIBUTARY_FERNET_KEY_FILE = [], ""
+    settings.TRIBUTARY_EMBEDDED, settings.DEBUG, settings.VAR_DIR = False, False, tmp_path
+    with pytest.raises(SystemCheckError, match=r"governance\.E002.*no connection encryption key"):
+        check()
+    settings.TRIBUTARY_EMBEDDED = True
+    warnings = StringIO()
+    check(warnings)
+    assert "governance.W001" in warnings.getvalue() and "development key" in warnings.getvalue()
+    assert not (tmp_path / "fernet.keys").exists()  # a check changes nothing
+
+
+def test_the_test_settings_pass_the_startup_checks():
+    check()
+
+
+def test_without_keys_in_production_the_api_and_pages_say_so_instead_of_failing(client, settings):
+    login(client, make_user("devi", "developer"))
+    settings.TRIBUTARY_FERNET_KEYS, settings.TRIBUTARY_FERNET_KEY_FILE = [], ""
+    settings.TRIBUTARY_EMBEDDED, settings.DEBUG = False, False
+    body = {"id": "warehouse", "connType": "postgres", "password": PASSWORD}
+    response = client.post("/api/v1/connections", body, content_type="application/json")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("connection encryption keys are not configured")
+    form = {"slug": "warehouse", "conn_type": "postgres", "password": PASSWORD, "namespaces_text": ""}
+    page = client.post("/connections/new", form)
+    assert page.status_code == 503 and "connection encryption keys are not configured" in page.content.decode()
+    assert not Connection.objects.exists()
+
+
 # --- Reveal -------------------------------------------------------------------------------------------------
 
 
@@ -216,6 +278,83 @@ def test_an_operator_narrowed_to_finance_uses_only_finance_connections(client):
     assert client.post("/api/v1/connections/hr/reveal").status_code == 404
 
 
+def namespaces(*names):
+    from lineage.models import Namespace
+
+    for name in names:
+        Namespace.objects.get_or_create(
+            name=name, defaults={"created_at": "2020-01-01T00:00Z", "updated_at": "2020-01-01T00:00Z"}
+        )
+
+
+def refusals(username):
+    return list(
+        AuditRecord.objects.filter(action="access.denied", actor_label=username)
+        .order_by("sequence")
+        .values_list("outcome", "detail")
+    )
+
+
+def test_a_narrowed_operator_testing_a_connection_beyond_their_namespaces_is_refused_and_recorded(client):
+    login(client, make_user("devi", "developer"))
+    create(client, "shared", namespaces=["finance", "hr"])  # visible to finance, but it also serves hr
+    namespaces("finance", "hr")
+    login(client, make_user("otto", "operator", namespaces=("finance",)))
+    assert client.post("/api/v1/connections/shared/test").status_code == 403
+    assert refusals("otto") == [
+        (
+            "denied",
+            {
+                "method": "POST",
+                "path": "/api/v1/connections/shared/test",
+                "reason": "your role or namespaces do not allow using this connection",
+            },
+        )
+    ]
+    page = client.post("/connections/shared/test")
+    assert page.status_code == 403 and "do not allow using this connection" in page.content.decode()
+    assert [detail["path"] for _, detail in refusals("otto")] == [
+        "/api/v1/connections/shared/test",
+        "/connections/shared/test",
+    ]
+
+
+def test_a_narrowed_developer_editing_or_deleting_beyond_their_namespaces_is_refused_and_recorded(client):
+    login(client, make_user("ada", "admin"))
+    create(client, "shared", namespaces=["finance", "hr"])
+    namespaces("finance", "hr")
+    login(client, make_user("devi", "developer", namespaces=("finance",)))
+    assert client.get("/connections/shared/edit").status_code == 403
+    assert client.post("/connections/shared/delete").status_code == 403
+    assert client.delete("/api/v1/connections/shared").status_code == 403
+    assert [detail["path"] for _, detail in refusals("devi")] == [
+        "/connections/shared/edit",
+        "/connections/shared/delete",
+        "/api/v1/connections/shared",
+    ]
+    assert Connection.objects.filter(slug="shared").exists()
+
+
+def test_revealing_a_connection_beyond_ones_namespaces_is_recorded_and_answers_as_if_it_did_not_exist(client):
+    login(client, make_user("devi", "developer"))
+    create(client, "hr", namespaces=["hr"])
+    namespaces("finance", "hr")
+    login(client, make_user("otto", "operator", namespaces=("finance",)))
+    reauth(client, "otto")
+    hidden, missing = client.post("/api/v1/connections/hr/reveal"), client.post("/api/v1/connections/nope/reveal")
+    assert hidden.status_code == missing.status_code == 404
+    strip = lambda response: {k: v for k, v in response.json().items() if k != "requestId"}  # noqa: E731
+    assert strip(hidden)["detail"].replace("hr", "nope") == strip(missing)["detail"]
+    assert client.post("/connections/hr/reveal").status_code == 404
+    records = AuditRecord.objects.filter(action="connection.revealed").order_by("sequence")
+    assert [(r.actor_label, r.object_name, r.outcome, r.detail["reason"]) for r in records] == [
+        ("otto", "hr", "denied", "namespaces"),
+        ("otto", "nope", "denied", "no such connection"),
+        ("otto", "hr", "denied", "namespaces"),
+    ]
+    assert PASSWORD not in hidden.content.decode()
+
+
 # --- Test a connection -----------------------------------------------------------------------------------------
 
 
@@ -269,6 +408,30 @@ def test_no_secret_in_responses_logs_pages_admin_or_dumpdata(client, caplog):
         texts.append(response.content.decode())
     texts.append(client.post("/api/v1/connections/warehouse/test").content.decode())
     texts.append(client.post("/api/v1/connections/warehouse/reveal").content.decode())  # refused: no re-auth
+
+    # Error pages: a test against an unreachable server (the driver's message, scrubbed), in the API and the page.
+    client.patch("/api/v1/connections/warehouse", {"port": 1}, content_type="application/json")
+    failed = client.post("/api/v1/connections/warehouse/test")
+    assert failed.json()["ok"] is False
+    failed_page = client.post("/connections/warehouse/test")
+    assert failed_page.status_code == 200 and 'class="error">Test:' in failed_page.content.decode()
+    texts += [failed.content.decode(), failed_page.content.decode()]
+
+    # A reveal after re-authentication: the answer holds the secrets (that is its point), nothing else may.
+    reauth(client, "ada")
+    revealed = client.post("/api/v1/connections/warehouse/reveal")
+    assert revealed.json()["password"] == PASSWORD
+    assert PASSWORD in client.post("/connections/warehouse/reveal").content.decode()
+
+    for url in ("/audit/", "/api/v1/audit?limit=1000", "/api/v1/audit?format=jsonl", "/admin/governance/auditrecord/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        texts.append(b"".join(response.streaming_content if response.streaming else [response.content]).decode())
+    records = list(AuditRecord.objects.values())
+    actions = {row["action"] for row in records}
+    assert {"connection.created", "connection.updated", "connection.tested", "connection.revealed"} <= actions
+    assert {"success", "denied"} <= {row["outcome"] for row in records if row["action"] == "connection.revealed"}
+    texts += [json.dumps(row, default=str) for row in records]  # every column of every record
     dump = StringIO()
     call_command("dumpdata", "governance.connection", stdout=dump)
     texts.append(dump.getvalue())
@@ -279,6 +442,18 @@ def test_no_secret_in_responses_logs_pages_admin_or_dumpdata(client, caplog):
     texts.append(repr(Connection.objects.get()) + str(Connection.objects.get()))
     for text in texts:
         assert PASSWORD not in text and "extra-s3cret-key" not in text
+
+
+def test_django_admin_shows_connections_read_only_and_sends_edits_to_the_audited_pages(client):
+    login(client, make_user("ada", "admin"))
+    create(client)
+    pk = Connection.objects.get().pk
+    page = client.get(f"/admin/governance/connection/{pk}/change/").content.decode()
+    assert 'href="/connections/warehouse/"' in page and 'name="host"' not in page and 'name="_save"' not in page
+    assert client.post(f"/admin/governance/connection/{pk}/change/", {"host": "evil.example"}).status_code == 403
+    assert client.post(f"/admin/governance/connection/{pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get("/admin/governance/connection/add/").status_code == 403
+    assert Connection.objects.get().host == "127.0.0.1"
 
 
 # --- Airflow's formats ------------------------------------------------------------------------------------------
@@ -370,3 +545,23 @@ def test_the_dataset_page_shows_the_connection_serving_its_namespace_to_those_wh
     login(client, make_user("vera", "viewer"))
     page = client.get("/datasets/postgres://warehouse:5432/mart").content.decode()
     assert "/connections/warehouse/" not in page and "Connections are shown to" in page
+
+
+def test_the_connection_page_links_each_namespace_it_serves_to_its_datasets(client):
+    from lineage.derive import derive_pending
+    from lineage.services import ingest_event
+
+    from .events import dataset, run_event
+
+    ingest_event(
+        event=run_event("COMPLETE", run_id="r", outputs=[dataset("postgres://warehouse:5432", "mart")]),
+        source="cli",
+        derive=False,
+    )
+    derive_pending()
+    login(client, make_user("devi", "developer"))
+    create(client, namespaces=["postgres://warehouse:5432", "finance"])
+    page = client.get("/connections/warehouse/").content.decode()
+    link = "/search/?q=postgres%3A//warehouse%3A5432"
+    assert f'href="{link}"' in page and 'href="/search/?q=finance"' in page
+    assert 'href="/datasets/postgres://warehouse:5432/mart"' in client.get(link).content.decode()

@@ -1,0 +1,88 @@
+"""Whose view a compliance answer is: a user narrowed by namespace grants sees the objects of their namespaces
+only. Counts stay exact (a rate must not depend on who asks); lists name only what the user may see, and say how
+many items they leave out."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+ALL_NAMESPACES = "all namespaces"
+# Audit objects that belong to no namespace, so a narrowed auditor may see their names. Anything else (datasets,
+# jobs, quarantined events, holds...) is named only when its namespace is in view.
+GLOBAL_OBJECT_TYPES = frozenset(
+    {"", "auth.user", "auth.group", "governance.apitoken", "compliance.compliancerule", "compliance.compliancereport"}
+)
+
+
+@dataclass(frozen=True)
+class View:
+    namespaces: frozenset[str] | None = None  # None: every namespace
+    connections: frozenset[int] | None = None  # ids of the connections in view; None: all
+
+    @property
+    def everything(self) -> bool:
+        return self.namespaces is None
+
+    @property
+    def label(self) -> str | list[str]:
+        return ALL_NAMESPACES if self.namespaces is None else sorted(self.namespaces)
+
+    def sees_namespaces(self, names: Iterable[str]) -> bool:
+        return self.namespaces is None or set(names) <= self.namespaces
+
+    def sees_connection(self, pk) -> bool:
+        if self.connections is None:
+            return True
+        try:
+            return int(pk) in self.connections
+        except (TypeError, ValueError):
+            return False
+
+    def sees_violation(self, item: dict[str, Any]) -> bool:
+        if self.everything:
+            return True
+        if "connection" in item:
+            return self.sees_connection(item["connection"])
+        if "namespaces" in item:
+            return self.sees_namespaces(item["namespaces"])
+        # Results stored before violations carried their namespaces: datasets and jobs stay hidden.
+        return item.get("type") not in ("dataset", "job", "connection")
+
+    def violations(self, items: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        """(the violations in view, how many of the listed ones are not)."""
+        shown, hidden = [], 0
+        for item in items:
+            if self.sees_violation(item):
+                shown.append(item)
+            else:
+                hidden += 1
+        return shown, hidden
+
+    def sees_audit_object(self, object_type: str, object_id: str) -> bool:
+        if self.everything or object_type in GLOBAL_OBJECT_TYPES:
+            return True
+        if object_type == "governance.connection":
+            return self.sees_connection(object_id)
+        kind = object_id.split(":", 1)[0]
+        if kind in ("dataset", "job"):  # metadata edits: "<kind>:<namespace>:<name>"
+            return any(object_id.startswith(f"{kind}:{namespace}:") for namespace in self.namespaces)
+        return False
+
+
+EVERYTHING = View()
+
+
+def view_of(user) -> View:
+    """The user's view: every namespace for a global role, else the namespaces they are granted (and the
+    connections serving them, as the connections page shows them)."""
+    from governance.connections import visible_connections
+    from governance.permissions import visible_namespace_ids
+    from lineage.models import Namespace
+
+    if user is None or not getattr(user, "is_authenticated", False):
+        return EVERYTHING  # a management command or the scheduler: the whole estate
+    visible = visible_namespace_ids(user)
+    if visible is None:
+        return EVERYTHING
+    names = frozenset(Namespace.objects.filter(pk__in=visible).values_list("name", flat=True))
+    return View(namespaces=names, connections=frozenset(visible_connections(user).values_list("pk", flat=True)))
