@@ -8,6 +8,7 @@ from compliance import signing
 
 class Command(BaseCommand):
     help = "Print the public key that signs compliance reports, or --generate PATH a new private key (0600)."
+    requires_system_checks = []  # makes keys: must work before the setup is complete
 
     def add_arguments(self, parser):
         parser.add_argument("--generate", metavar="PATH", help="Write a new Ed25519 private key here.")

@@ -8,6 +8,7 @@ from governance import auditchain
 
 class Command(BaseCommand):
     help = "Write a new Ed25519 key pair for signing audit checkpoints: PREFIX.pem (private, 0600) and PREFIX.pub."
+    requires_system_checks = []  # makes keys: must work before the setup is complete
 
     def add_arguments(self, parser):
         parser.add_argument("--out", default="audit-ed25519", help="Path prefix of the two files.")

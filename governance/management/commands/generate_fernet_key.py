@@ -8,6 +8,7 @@ class Command(BaseCommand):
         "Print a new Fernet key. Put it first in TRIBUTARY_FERNET_KEYS (or the first line of the 0600 key file), "
         "keep the old keys after it, run rotate_fernet_keys, then drop the old keys."
     )
+    requires_system_checks = []  # makes keys: must work before the setup is complete
 
     def handle(self, *args, **options):
         key = generate_key()
