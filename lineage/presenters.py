@@ -323,9 +323,14 @@ def column_graph(subgraph: Subgraph) -> dict[str, Any]:
 
 def impact(ref, subgraph: Subgraph, *, visible: set[int] | None = None) -> dict[str, Any]:
     start = (ref.kind, ref.node.pk)
-    analysis = impact_analysis(start, subgraph)
+    jobs = job_rows([pk for kind, pk in subgraph.depths if kind == "job" and (kind, pk) != start])
+
+    def job_name(pk) -> str:
+        row = jobs.get(pk)
+        return node_id("job", row["namespace"], row["name"]) if row else ""
+
+    analysis = impact_analysis(start, subgraph, name=job_name)
     datasets = dataset_rows(analysis.datasets)
-    jobs = job_rows(analysis.jobs)
     ids = Identities(datasets, jobs, visible)
     visible_datasets = [pk for pk in analysis.datasets if not ids.is_restricted(("dataset", pk))]
     visible_jobs = [pk for pk in analysis.jobs if not ids.is_restricted(("job", pk))]
