@@ -111,26 +111,29 @@ class Identities:
         return named
 
 
-def steward_marks(rows: dict[int, dict[str, Any]], kind: str) -> dict[int, dict[str, list[str]]]:
-    """The classifications (the node's and its fields') and tags stewards gave each row, in one query.
+def steward_marks(rows_by_kind: dict[str, dict[int, dict[str, Any]]]) -> dict[str, dict[int, dict[str, list[str]]]]:
+    """The classifications (the node's and its fields') and tags stewards gave each row, per kind ("dataset",
+    "job"), in one query.
 
     Annotations are keyed by natural identity, not by id: look them up by name and match the namespace here.
     """
-    if not rows:
-        return {}
-    by_identity = {(row["namespace"], row["name"]): pk for pk, row in rows.items()}
-    marks = {}
+    marks: dict[str, dict[int, dict[str, list[str]]]] = {kind: {} for kind in rows_by_kind}
+    by_identity = {
+        (kind, row["namespace"], row["name"]): pk for kind, rows in rows_by_kind.items() for pk, row in rows.items()
+    }
+    if not by_identity:
+        return marks
     # The names as one array parameter: thousands of IN (%s, ...) placeholders cost more to build than to run.
-    where, params = ids_in("a.name", sorted({row["name"] for row in rows.values()}))
+    where, params = ids_in("a.name", sorted({name for _, _, name in by_identity}))
     sql = (
-        f"SELECT a.namespace, a.name, a.tags, a.classifications, a.fields "
-        f"FROM {connection.ops.quote_name(Annotation._meta.db_table)} a WHERE a.kind = %s AND {where}"
+        f"SELECT a.kind, a.namespace, a.name, a.tags, a.classifications, a.fields "
+        f"FROM {connection.ops.quote_name(Annotation._meta.db_table)} a WHERE {where}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [kind, *params])
+        cursor.execute(sql, params)
         annotations = cursor.fetchall()
-    for namespace, name, tags, classifications, fields in annotations:
-        pk = by_identity.get((namespace, name))
+    for kind, namespace, name, tags, classifications, fields in annotations:
+        pk = by_identity.get((kind, namespace, name))
         if pk is None:
             continue
         tags, classifications, fields = (
@@ -139,7 +142,7 @@ def steward_marks(rows: dict[int, dict[str, Any]], kind: str) -> dict[int, dict[
         classes = set(classifications)
         for spec in (fields or {}).values():
             classes.update((spec or {}).get("classifications") or [])
-        marks[pk] = {"classifications": sorted(classes), "stewardTags": sorted(set(tags))}
+        marks[kind][pk] = {"classifications": sorted(classes), "stewardTags": sorted(set(tags))}
     return marks
 
 
@@ -179,7 +182,7 @@ def lineage_graph(
         depths, edges = regrouped, {(grouped(o), grouped(d)) for o, d in edges}
 
     # What stewards said (PII and other classifications) colours the explorer's nodes.
-    marks = {"dataset": steward_marks(datasets, "dataset"), "job": steward_marks(jobs, "job")}
+    marks = steward_marks({"dataset": datasets, "job": jobs})
 
     # Each node's facts are worked out once: answers run to tens of thousands of nodes.
     hidden = {node for node in depths if ids.is_restricted(node)}

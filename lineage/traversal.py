@@ -305,16 +305,16 @@ def job_rows(ids) -> dict[int, dict[str, Any]]:
     t = _tables()
     where, params = ids_in("j.id", ids)
     latest = f"(SELECT r.id FROM {t['run']} r WHERE r.job_id = j.id ORDER BY r.created_at DESC, r.id DESC LIMIT 1)"
+    # The latest run's id is picked once per job (a materialised CTE: joined on directly, PostgreSQL evaluated the
+    # subquery twice per job); parent and DAG names come from a second query for the few jobs that have them
+    # (joined here, they cost two scans of the whole job table).
     sql = (
+        f"WITH picked AS MATERIALIZED (SELECT j.id, {latest} AS latest_id FROM {t['job']} j WHERE {where}) "
         f"SELECT j.id, j.namespace_id, j.dag_id, n.name, j.name, j.job_type, j.integration, j.processing_type, "
         f"j.description, j.source_code_location, j.owners, {iso_time('j.created_at')}, {iso_time('j.updated_at')}, "
-        f"pn.name, p.name, dn.name, dag.name, "
-        f"lr.run_id, lr.state, {iso_time('lr.started_at')}, {iso_time('lr.ended_at')} "
-        f"FROM {t['job']} j JOIN {t['namespace']} n ON n.id = j.namespace_id "
-        f"LEFT JOIN {t['job']} p ON p.id = j.parent_id LEFT JOIN {t['namespace']} pn ON pn.id = p.namespace_id "
-        f"LEFT JOIN {t['job']} dag ON dag.id = j.dag_id LEFT JOIN {t['namespace']} dn ON dn.id = dag.namespace_id "
-        f"LEFT JOIN {t['run']} lr ON lr.id = {latest} "
-        f"WHERE {where}"
+        f"j.parent_id, lr.run_id, lr.state, {iso_time('lr.started_at')}, {iso_time('lr.ended_at')} "
+        f"FROM picked JOIN {t['job']} j ON j.id = picked.id JOIN {t['namespace']} n ON n.id = j.namespace_id "
+        f"LEFT JOIN {t['run']} lr ON lr.id = picked.latest_id"
     )
     columns = [
         "id",
@@ -330,10 +330,7 @@ def job_rows(ids) -> dict[int, dict[str, Any]]:
         "owners",
         "created_at",
         "updated_at",
-        "parent_namespace",
-        "parent_name",
-        "dag_namespace",
-        "dag_name",
+        "parent_id",
         "run_id",
         "run_state",
         "run_started_at",
@@ -346,4 +343,17 @@ def job_rows(ids) -> dict[int, dict[str, Any]]:
             row = dict(zip(columns, values, strict=True))
             row["owners"] = _json(row["owners"])
             rows[row["id"]] = row
+        related = {pk for row in rows.values() for pk in (row["parent_id"], row["dag_id"]) if pk is not None}
+        names = {}
+        if related:
+            where, params = ids_in("j.id", related)
+            cursor.execute(
+                f"SELECT j.id, n.name, j.name FROM {t['job']} j JOIN {t['namespace']} n ON n.id = j.namespace_id "
+                f"WHERE {where}",
+                params,
+            )
+            names = {pk: (namespace, name) for pk, namespace, name in cursor.fetchall()}
+    for row in rows.values():
+        row["parent_namespace"], row["parent_name"] = names.get(row.pop("parent_id"), (None, None))
+        row["dag_namespace"], row["dag_name"] = names.get(row["dag_id"], (None, None))
     return rows
