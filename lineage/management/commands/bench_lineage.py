@@ -28,17 +28,6 @@ from lineage.models import Dataset, JobEdge
 from lineage.uiserver import gunicorn_server, memory_mib, worker_pids
 
 READER = "bench-lineage-reader"
-LINEAGE_TABLES = (
-    "lineage_namespace",
-    "lineage_dataset",
-    "lineage_job",
-    "lineage_jobversion",
-    "lineage_run",
-    "lineage_rundataset",
-    "lineage_jobedge",
-    "lineage_datasetversion",
-    "lineage_rawevent",
-)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -168,22 +157,14 @@ class Command(BaseCommand):
     # --- The graph --------------------------------------------------------------------------------------------
 
     def ensure_graph(self, graph: LayeredGraph) -> None:
-        state = graph.loaded()
-        if state is None:
-            raise CommandError("the database holds another or a partial benchmark graph: use a fresh database")
-        if state:
+        try:
+            seconds = graph.ensure(progress=lambda message: self.stderr.write(f"loading {message}", ending="\r"))
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        if seconds is None:
             self.say(f"Reusing the loaded graph: {graph.nodes:,} nodes, {graph.edges:,} edges.")
-            return
-        began = time.monotonic()
-        graph.load(progress=lambda message: self.stderr.write(f"loading {message}", ending="\r"))
-        loaded = time.monotonic() - began
-        with connection.cursor() as cursor:
-            # Index-only scans need the visibility map, the planner needs statistics.
-            cursor.execute(f"VACUUM ANALYZE {', '.join(LINEAGE_TABLES)}")
-        self.say(
-            f"Loaded {graph.nodes:,} nodes and {graph.edges:,} edges in {loaded:.0f} s "
-            f"(+ VACUUM ANALYZE {time.monotonic() - began - loaded:.0f} s)."
-        )
+        else:
+            self.say(f"Loaded {graph.nodes:,} nodes, {graph.edges:,} edges: {seconds:.0f} s (and VACUUM ANALYZE).")
 
     def read_token(self) -> str:
         user, created = get_user_model().objects.get_or_create(username=READER)
