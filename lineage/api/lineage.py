@@ -69,6 +69,10 @@ def _node(request):
     return ref
 
 
+def _forget_renderer_context(response: Response) -> None:
+    response.renderer_context = None
+
+
 class ReadView(APIView):
     """Turns the read-side exceptions into 400 (naming the parameter) and 404, and times the query."""
 
@@ -82,6 +86,17 @@ class ReadView(APIView):
         if isinstance(exc, NodeNotFound):
             return params.not_found(str(exc))
         return super().handle_exception(exc)
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        # DRF keeps the response on the view, the view is in a reference cycle with DRF's request, and the
+        # response's renderer context holds the view and the response itself: an answer of thousands of nodes would
+        # live on until a full garbage collection, which may be hundreds of requests away (1.4 GB after a hundred
+        # 25,000-node answers). Without the cycles it goes by reference counting once it is sent.
+        self.response = None
+        if isinstance(response, Response):
+            response.add_post_render_callback(_forget_renderer_context)
+        return response
 
     def finalize_response(self, request, response, *args, **kwargs):
         started = getattr(request, "_started", None)
