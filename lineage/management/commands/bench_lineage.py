@@ -24,7 +24,7 @@ from django.db import connection
 
 from governance.tokens import create_token
 from lineage.benchgraph import DATA_NS, LayeredGraph
-from lineage.models import Dataset, JobEdge
+from lineage.models import Dataset, JobEdge, LineageReport
 from lineage.uiserver import gunicorn_server, memory_mib, worker_pids
 
 READER = "bench-lineage-reader"
@@ -266,6 +266,8 @@ class Command(BaseCommand):
         )
 
     def time_report(self, client: Client, workers) -> None:
+        # The first request computes the report (in the web worker: no broker), later ones read the stored one.
+        LineageReport.objects.all().delete()
         elapsed, body = client.get("/api/v1/lineage/report")
         report = orjson.loads(body)
         self.say(
@@ -275,4 +277,4 @@ class Command(BaseCommand):
             f"worker RSS {self.rss(workers)}"
         )
         timings = [client.get("/api/v1/lineage/report")[0] for _ in range(20)]
-        self.say(f"lineage report, cached: HTTP p50/p95 {summary(timings)} ms")
+        self.say(f"lineage report, stored: HTTP p50/p95 {summary(timings)} ms")
