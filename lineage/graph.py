@@ -107,12 +107,13 @@ class Impact:
     critical: list[tuple[Any, int]]  # (job key, datasets cut off if it fails), most first
 
 
-def impact(start: Node, downstream: Subgraph, *, limit: int = 10) -> Impact:
+def impact(start: Node, downstream: Subgraph, *, limit: int = 10, name: Callable[[Any], str] | None = None) -> Impact:
     """What a change to `start` reaches, and which jobs are chokepoints.
 
     A job is critical when some downstream datasets are reachable from the start only through it: if it fails
     (or breaks after the change), they stop being fed. That is the dominator relation of the downstream graph
-    rooted at the start; a job's score is the number of datasets it dominates.
+    rooted at the start; a job's score is the number of datasets it dominates. Equal scores are ordered by
+    `name(job key)` (default: the key), so the jobs listed do not depend on database ids.
     """
     graph = nx.DiGraph()
     graph.add_node(start)
@@ -131,10 +132,13 @@ def impact(start: Node, downstream: Subgraph, *, limit: int = 10) -> Impact:
             stack.extend(tree[current])
         return count
 
+    # The start itself is not listed: a change to it reaches everything by definition.
     critical = [
-        (node[1], score) for node in downstream.depths if node[0] == "job" and (score := dominated_datasets(node)) > 0
+        (node[1], score)
+        for node in downstream.depths
+        if node[0] == "job" and node != start and (score := dominated_datasets(node)) > 0
     ]
-    critical.sort(key=lambda item: (-item[1], str(item[0])))
+    critical.sort(key=lambda item: (-item[1], name(item[0]) if name else str(item[0])))
     return Impact(
         datasets=[n[1] for n in downstream.depths if n[0] == "dataset" and n != start],
         jobs=[n[1] for n in downstream.depths if n[0] == "job" and n != start],
@@ -163,15 +167,20 @@ def recommendations(*, critical: int, dags: int, datasets: int) -> list[str]:
 # --- Whole-graph report ------------------------------------------------------------------------------------
 
 
-def report(nodes: Iterable[Node], edges: Iterable[Edge], *, top: int = 10) -> dict[str, Any]:
-    """Statistics of the whole lineage graph (the seed's DataLineageTracker report, computed properly)."""
+def report(
+    nodes: Iterable[Node], edges: Iterable[Edge], *, top: int = 10, all_critical: bool = False
+) -> dict[str, Any]:
+    """Statistics of the whole lineage graph (the seed's DataLineageTracker report, computed properly).
+
+    `all_critical` lists every critical path (out-degree > 5), for a caller that orders them by name itself."""
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
     graph.add_edges_from(edges)
     datasets = [n for n in graph if n[0] == "dataset"]
     jobs = [n for n in graph if n[0] == "job"]
     node_count, edge_count = graph.number_of_nodes(), graph.number_of_edges()
-    critical = sorted(((n, d) for n, d in graph.out_degree() if d > 5), key=lambda item: (-item[1], str(item[0])))[:top]
+    critical = sorted(((n, d) for n, d in graph.out_degree() if d > 5), key=lambda item: (-item[1], str(item[0])))
+    critical = critical if all_critical else critical[:top]
     orphans = [n for n in datasets if graph.in_degree(n) == 0 and graph.out_degree(n) == 0]
     has_cycles = not nx.is_directed_acyclic_graph(graph)
     # Longest path on the acyclic part: the condensation collapses each cycle into one node.

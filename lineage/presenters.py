@@ -1,21 +1,27 @@
 """Turning traversal answers into the API's JSON: Marquez's graph shape, column lineage, impact, diff."""
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
+from django.db import connection
 
 from .graph import Node, Subgraph, recommendations
 from .graph import impact as impact_analysis
 from .models import Annotation, ColumnLineage, Dataset, DatasetField
 from .selectors import node_id
-from .traversal import dataset_rows, job_rows
+from .traversal import dataset_rows, ids_in, job_rows
 
 RESTRICTED = "restricted"
 
 
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
+def iso(moment: datetime | str | None) -> str | None:
+    """A time as the API writes it; a string is one already written so (`lineage.traversal.iso_time`)."""
+    if moment is None or isinstance(moment, str):
+        return moment
+    if moment.tzinfo is None:  # SQLite's raw cursor gives the stored UTC time without its zone
+        moment = moment.replace(tzinfo=UTC)
     return moment.isoformat().replace("+00:00", "Z")
 
 
@@ -83,6 +89,7 @@ class Identities:
     def __init__(self, datasets: dict, jobs: dict, visible: set[int] | None):
         self.datasets, self.jobs, self.visible = datasets, jobs, visible
         self.restricted: dict[Node, str] = {}
+        self.named: dict[Node, str] = {}
 
     def row(self, node: Node) -> dict | None:
         return (self.datasets if node[0] == "dataset" else self.jobs).get(node[1])
@@ -92,34 +99,50 @@ class Identities:
         return self.visible is not None and row is not None and row["namespace_id"] not in self.visible
 
     def __call__(self, node: Node) -> str:
+        named = self.named.get(node)
+        if named is not None:
+            return named
         if self.is_restricted(node):
             if node not in self.restricted:
                 self.restricted[node] = f"{RESTRICTED}:{node[0]}:{len(self.restricted) + 1}"
             return self.restricted[node]
         row = self.row(node)
-        return node_id(node[0], row["namespace"], row["name"])
+        named = self.named[node] = node_id(node[0], row["namespace"], row["name"])
+        return named
 
 
-def steward_marks(rows: dict[int, dict[str, Any]], kind: str) -> dict[int, dict[str, list[str]]]:
-    """The classifications (the node's and its fields') and tags stewards gave each row, in one query.
+def steward_marks(rows_by_kind: dict[str, dict[int, dict[str, Any]]]) -> dict[str, dict[int, dict[str, list[str]]]]:
+    """The classifications (the node's and its fields') and tags stewards gave each row, per kind ("dataset",
+    "job"), in one query.
 
     Annotations are keyed by natural identity, not by id: look them up by name and match the namespace here.
     """
-    if not rows:
-        return {}
-    by_identity = {(row["namespace"], row["name"]): pk for pk, row in rows.items()}
-    marks = {}
-    annotations = Annotation.objects.filter(kind=kind, name__in={row["name"] for row in rows.values()}).only(
-        "namespace", "name", "tags", "classifications", "fields"
+    marks: dict[str, dict[int, dict[str, list[str]]]] = {kind: {} for kind in rows_by_kind}
+    by_identity = {
+        (kind, row["namespace"], row["name"]): pk for kind, rows in rows_by_kind.items() for pk, row in rows.items()
+    }
+    if not by_identity:
+        return marks
+    # The names as one array parameter: thousands of IN (%s, ...) placeholders cost more to build than to run.
+    where, params = ids_in("a.name", sorted({name for _, _, name in by_identity}))
+    sql = (
+        f"SELECT a.kind, a.namespace, a.name, a.tags, a.classifications, a.fields "
+        f"FROM {connection.ops.quote_name(Annotation._meta.db_table)} a WHERE {where}"
     )
-    for annotation in annotations:
-        pk = by_identity.get((annotation.namespace, annotation.name))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        annotations = cursor.fetchall()
+    for kind, namespace, name, tags, classifications, fields in annotations:
+        pk = by_identity.get((kind, namespace, name))
         if pk is None:
             continue
-        classes = set(annotation.classifications)
-        for spec in (annotation.fields or {}).values():
+        tags, classifications, fields = (
+            orjson.loads(value) if isinstance(value, str) else value for value in (tags, classifications, fields)
+        )
+        classes = set(classifications)
+        for spec in (fields or {}).values():
             classes.update((spec or {}).get("classifications") or [])
-        marks[pk] = {"classifications": sorted(classes), "stewardTags": sorted(set(annotation.tags))}
+        marks[kind][pk] = {"classifications": sorted(classes), "stewardTags": sorted(set(tags))}
     return marks
 
 
@@ -159,56 +182,58 @@ def lineage_graph(
         depths, edges = regrouped, {(grouped(o), grouped(d)) for o, d in edges}
 
     # What stewards said (PII and other classifications) colours the explorer's nodes.
-    marks = {"dataset": steward_marks(datasets, "dataset"), "job": steward_marks(jobs, "job")}
+    marks = steward_marks({"dataset": datasets, "job": jobs})
 
+    # Each node's facts are worked out once: answers run to tens of thousands of nodes.
+    hidden = {node for node in depths if ids.is_restricted(node)}
     # Between two restricted nodes there is nothing the reader may learn.
-    edges = {(o, d) for o, d in edges if not (ids.is_restricted(o) and ids.is_restricted(d))}
+    keyed = [((ids(o), ids(d)), o, d) for o, d in edges if not (o in hidden and d in hidden)]
+    keyed.sort(key=lambda item: item[0])
+    refs = {
+        node: {"namespace": row["namespace"], "name": row["name"]}
+        for node in depths
+        if node[0] == "dataset" and node not in hidden and (row := datasets.get(node[1])) is not None
+    }
 
     in_edges: dict[Node, list] = defaultdict(list)
     out_edges: dict[Node, list] = defaultdict(list)
-    sources: dict[Node, list[Node]] = defaultdict(list)
-    targets: dict[Node, list[Node]] = defaultdict(list)
-    for origin, destination in sorted(edges, key=lambda e: (ids(e[0]), ids(e[1]))):
-        edge = {"origin": ids(origin), "destination": ids(destination)}
+    inputs: dict[Node, list] = defaultdict(list)
+    outputs: dict[Node, list] = defaultdict(list)
+    for (origin_id, destination_id), origin, destination in keyed:
+        edge = {"origin": origin_id, "destination": destination_id}
         out_edges[origin].append(edge)
         in_edges[destination].append(edge)
-        sources[destination].append(origin)
-        targets[origin].append(destination)
-
-    def dataset_ref(node: Node) -> dict[str, str] | None:
-        row = datasets.get(node[1])
-        if node[0] != "dataset" or row is None or ids.is_restricted(node):
-            return None
-        return {"namespace": row["namespace"], "name": row["name"]}
+        if origin in refs:
+            inputs[destination].append(refs[origin])
+        if destination in refs:
+            outputs[origin].append(refs[destination])
 
     graph = []
     for node, depth in sorted(depths.items(), key=lambda item: (item[1], ids(item[0]))):
-        kind = node[0]
-        row = ids.row(node)
+        kind, pk = node
+        row = (datasets if kind == "dataset" else jobs).get(pk)
         if row is None:
             continue
-        if ids.is_restricted(node):
+        if node in hidden:
             data: dict[str, Any] = {"restricted": True}
         elif kind == "dataset":
             data = dataset_data(row)
         else:
-            data = job_data(
-                row,
-                inputs=[ref for origin in sources[node] if (ref := dataset_ref(origin))],
-                outputs=[ref for destination in targets[node] if (ref := dataset_ref(destination))],
-            )
+            data = job_data(row, inputs=inputs.get(node, []), outputs=outputs.get(node, []))
             if members.get(node):
                 data["members"] = sorted(members[node])
-        if not ids.is_restricted(node):
-            data.update(marks[kind].get(node[1], {"classifications": [], "stewardTags": []}))
+        if node not in hidden:
+            mark = marks[kind].get(pk)
+            data["classifications"] = mark["classifications"] if mark else []
+            data["stewardTags"] = mark["stewardTags"] if mark else []
         graph.append(
             {
                 "id": ids(node),
                 "type": "DATASET" if kind == "dataset" else "JOB",
                 "data": data,
                 "depth": depth,
-                "inEdges": in_edges[node],
-                "outEdges": out_edges[node],
+                "inEdges": in_edges.get(node, []),
+                "outEdges": out_edges.get(node, []),
             }
         )
     answer: dict[str, Any] = {"graph": graph}
@@ -323,9 +348,14 @@ def column_graph(subgraph: Subgraph) -> dict[str, Any]:
 
 def impact(ref, subgraph: Subgraph, *, visible: set[int] | None = None) -> dict[str, Any]:
     start = (ref.kind, ref.node.pk)
-    analysis = impact_analysis(start, subgraph)
+    jobs = job_rows([pk for kind, pk in subgraph.depths if kind == "job" and (kind, pk) != start])
+
+    def job_name(pk) -> str:
+        row = jobs.get(pk)
+        return node_id("job", row["namespace"], row["name"]) if row else ""
+
+    analysis = impact_analysis(start, subgraph, name=job_name)
     datasets = dataset_rows(analysis.datasets)
-    jobs = job_rows(analysis.jobs)
     ids = Identities(datasets, jobs, visible)
     visible_datasets = [pk for pk in analysis.datasets if not ids.is_restricted(("dataset", pk))]
     visible_jobs = [pk for pk in analysis.jobs if not ids.is_restricted(("job", pk))]

@@ -20,6 +20,7 @@ from .presenters import iso
 from .selectors import node_id
 
 LISTED = 100  # orphaned datasets and cycles listed in full up to this many
+TOP = 10  # critical paths listed
 
 
 def scope_of(visible: set[int] | None) -> str:
@@ -50,14 +51,16 @@ def compute(visible: set[int] | None) -> dict[str, Any]:
         (("dataset", d), ("job", j)) if direction == "in" else (("job", j), ("dataset", d))
         for j, d, direction in edges.values_list("job_id", "dataset_id", "direction").iterator(chunk_size=20000)
     ]
-    stats = graph.report(nodes, pairs)
+    stats = graph.report(nodes, pairs, top=TOP, all_critical=True)
     del nodes, pairs
 
     named = {n for item in stats["criticalPaths"] for n in [item["node"]]}
     named |= set(stats["orphanedDatasets"][:LISTED])
     named |= {n for cycle in stats["cycles"] for n in cycle[:LISTED]}
     names = _names(named)
-    stats["criticalPaths"] = [{"node": names[i["node"]], "outDegree": i["outDegree"]} for i in stats["criticalPaths"]]
+    # Equal out-degrees are ordered by name, so the ten listed do not depend on database ids.
+    critical = sorted(((names[i["node"]], i["outDegree"]) for i in stats["criticalPaths"]), key=lambda i: (-i[1], i[0]))
+    stats["criticalPaths"] = [{"node": name, "outDegree": degree} for name, degree in critical[:TOP]]
     orphans = stats["orphanedDatasets"]
     stats["orphanedDatasets"] = {"count": len(orphans), "datasets": sorted(names[n] for n in orphans[:LISTED])}
     stats["cycles"] = [[names[n] for n in cycle[:LISTED]] for cycle in stats["cycles"]]

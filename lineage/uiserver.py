@@ -1,5 +1,5 @@
-"""A throwaway web server on this machine for the screenshot and UI benchmark commands: `runserver` in a child
-process on the same settings (and so the same database), stopped when the block ends."""
+"""Throwaway web servers on this machine for the screenshot and benchmark commands: `runserver` or gunicorn in a
+child process on the same settings (and so the same database), stopped when the block ends."""
 
 import os
 import socket
@@ -48,3 +48,63 @@ def web_server(*, port: int | None = None, timeout: float = 30.0):
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def gunicorn_server(*, workers: int = 1, port: int | None = None, timeout: float = 60.0):
+    """Yield (base URL, master pid) of gunicorn serving this project on 127.0.0.1, as in production: sync
+    workers, no debug, the same settings and database as this process."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "governance.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "600",
+            "--log-level",
+            "warning",
+        ],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "LOG_LEVEL": "WARNING", "DJANGO_DEBUG": "0"},
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=2).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn on port {port} did not start") from None
+                time.sleep(0.2)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def worker_pids(master: int) -> list[int]:
+    """The child processes of `master` (gunicorn's workers), from /proc."""
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(current, peak) resident set size of a process in MiB, from /proc (VmRSS, VmHWM)."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values["VmRSS"], values["VmHWM"]

@@ -104,6 +104,14 @@ def test_impact_finds_the_jobs_whose_failure_cuts_off_datasets():
     assert sorted(result.datasets) == ["a", "b", "c", "d", "e"]
 
 
+def test_impact_of_a_job_does_not_list_the_job_itself_and_orders_equal_scores_by_name():
+    # 1 ─ s ─2─ a, s ─3─ b: jobs 2 and 3 each cut off one dataset; names order them, not keys.
+    edges = pipeline(([], "1", ["s"]), (["s"], "2", ["a"]), (["s"], "3", ["b"]))
+    down = run(edges, j("1"), direction=DOWN)
+    result = impact(j("1"), down, name={"2": "zz", "3": "aa"}.get)
+    assert result.critical == [("3", 1), ("2", 1)]
+
+
 def test_recommendations_follow_the_seed_rules():
     assert len(recommendations(critical=1, dags=6, datasets=11)) == 3
     assert recommendations(critical=0, dags=5, datasets=10)[0].startswith("Low impact")

@@ -412,3 +412,18 @@ def test_the_sql_walk_matches_the_reference_walk(seed):
         )
         assert actual.depths == expected.depths, (start, depth, direction, as_of, view)
         assert actual.edges == expected.edges, (start, depth, direction, as_of, view)
+
+
+@pytest.mark.parametrize("seconds", [0, 1.5, 59.000001, 3600.123456])
+def test_node_times_read_for_answers_are_written_as_python_writes_them(seconds):
+    from lineage.presenters import iso
+
+    emit("etl.load", ["raw"], ["staging"], seconds=seconds)
+    derive_pending()
+    dataset = Dataset.objects.get(name="staging")
+    job = Job.objects.get(name="etl.load")
+    assert iso(traversal.dataset_rows([dataset.pk])[dataset.pk]["created_at"]) == iso(dataset.created_at)
+    row = traversal.job_rows([job.pk])[job.pk]
+    assert iso(row["updated_at"]) == iso(job.updated_at)
+    assert iso(row["run_ended_at"]) == iso(Run.objects.get(job=job).ended_at)
+    assert iso(row["run_started_at"]) is None

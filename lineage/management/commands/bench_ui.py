@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import Client
 
 from governance import sessions
-from lineage import services
+from lineage import benchgraph, services
 from lineage.derive import derive_pending
 from lineage.models import Dataset
 
@@ -113,23 +113,33 @@ class Command(BaseCommand):
         parser.add_argument("--repeat", type=int, default=5, help="Browser navigations per graph size.")
         parser.add_argument("--sizes", default="50,500,2000")
         parser.add_argument("--no-browser", action="store_true")
-
-    def handle(self, *args, layers, width, requests, repeat, sizes, no_browser, **options):
-        if layers < 3 or width < 20:
-            raise CommandError("--layers must be at least 3 and --width at least 20")
-        self.ensure_estate(layers, width)
-        user = self.ensure_user()
-        start = table(layers // 2, width // 2)
-        node = f"dataset:{DATA_NS}:{start}"
-        self.stdout.write(
-            f"Estate: {Dataset.objects.filter(namespace__name=DATA_NS).count()} datasets and "
-            f"{(layers - 1) * (width + 1)} jobs in {layers} layers of {width}; start node {node}; "
-            f"database {connection.vendor}."
+        parser.add_argument(
+            "--graph",
+            choices=["estate", "lineage-bench"],
+            default="estate",
+            help="estate: the Airflow estate generated through ingestion (--layers x --width); lineage-bench: "
+            "the 195,000-node graph of bench_lineage (20 x 5,000, loaded directly; needs a *bench* database).",
         )
+
+    def handle(self, *args, layers, width, requests, repeat, sizes, no_browser, graph, **options):
+        if graph == "lineage-bench":
+            data_ns, start, description = self.ensure_lineage_bench()
+        else:
+            if layers < 3 or width < 20:
+                raise CommandError("--layers must be at least 3 and --width at least 20")
+            self.ensure_estate(layers, width)
+            data_ns, start = DATA_NS, table(layers // 2, width // 2)
+            description = (
+                f"{Dataset.objects.filter(namespace__name=DATA_NS).count()} datasets and "
+                f"{(layers - 1) * (width + 1)} jobs in {layers} layers of {width}"
+            )
+        user = self.ensure_user()
+        node = f"dataset:{data_ns}:{start}"
+        self.stdout.write(f"Graph: {description}; start node {node}; database {connection.vendor}.")
 
         rows = [("server", "what", "p50 ms", "p95 ms")]
         for label, url in (
-            ("dataset page", f"/datasets/{DATA_NS}/{start}"),
+            ("dataset page", f"/datasets/{data_ns}/{start}"),
             ("explorer page (HTML)", f"/lineage/?nodeId={quote(node)}"),
             ("explorer's first JSON (depth 6, limit 300)", f"/api/v1/lineage?nodeId={quote(node)}&depth=6&limit=300"),
             (
@@ -156,6 +166,23 @@ class Command(BaseCommand):
         self.stdout.write("|---|---|---|---|")
         for row in rows[1:]:
             self.stdout.write("| " + " | ".join(row) + " |")
+
+    def ensure_lineage_bench(self) -> tuple[str, str, str]:
+        """The graph of bench_lineage, loaded unless there; the start is a table of its middle layer."""
+        name = connection.settings_dict["NAME"] or ""
+        if "bench" not in name:
+            raise CommandError(f"--graph lineage-bench loads 195,000 nodes into {name!r}: use a *bench* database")
+        graph = benchgraph.LayeredGraph()
+        try:
+            seconds = graph.ensure()
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        loaded = "reused" if seconds is None else f"loaded in {seconds:.0f} s"
+        description = (
+            f"the bench_lineage graph ({graph.layers} layers x {graph.width:,} datasets, {graph.nodes:,} nodes, "
+            f"{graph.edges:,} edges; {loaded})"
+        )
+        return benchgraph.DATA_NS, graph.dataset(graph.layers // 2, graph.width // 2), description
 
     def ensure_estate(self, layers: int, width: int) -> None:
         expected = layers * width
