@@ -49,8 +49,8 @@ ACTIONS: dict[str, str] = {
     "auth.login": "A user logged in (Django's user_logged_in signal).",
     "auth.login_failed": "A login was refused. detail.username: the name tried, never the password.",
     "auth.logout": "A user logged out.",
-    "access.denied": "A request refused with 403, API (governance.api) or page (handler403). "
-    "detail: method, path, reason.",
+    "access.denied": "A request refused with 403, API (governance.api), page (handler403) or ingestion (a token "
+    "outside its scope or namespaces). detail: method, path, reason; a batch also events, indexes.",
     "token.created": "An API token was created. changes: name, prefix, scope, namespaces, owner, expires_at.",
     "token.revoked": "An API token was revoked. changes.revoked_at.",
     "token.first_use": "An API token authenticated a request for the first time. actor: the token.",

@@ -152,6 +152,34 @@ def test_a_token_outside_its_namespaces_is_a_403(post_event):
     assert RawEvent.objects.count() == 1
 
 
+def test_token_refusals_are_in_the_audit_trail_without_the_secret(client, post_event):
+    from governance.models import AuditRecord
+
+    finance = create_token(name="finance-airflow", scope="ingest", namespaces=["finance"])
+    reader = create_token(name="script", scope="read")
+    event = load_event("airflow_bq_dag_start.json")  # job namespace "airflow"
+    assert post_event(event, token=finance.secret).status_code == 403
+    assert post_event(event, token=reader.secret).status_code == 403
+    other = load_event("airflow_bq_dag_start.json")
+    other["job"]["namespace"] = "finance"
+    batch = client.post(
+        "/api/v1/lineage/batch",
+        orjson.dumps([event, other]),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {finance.secret}",
+    )
+    assert batch.json()["summary"]["failed"] == 1
+    denied = list(AuditRecord.objects.filter(action="access.denied").order_by("sequence"))
+    assert [(r.actor_label, r.outcome, r.detail["path"]) for r in denied] == [
+        (f"token:{finance.token.prefix}", "denied", "/api/v1/lineage"),
+        (f"token:{reader.token.prefix}", "denied", "/api/v1/lineage"),
+        (f"token:{finance.token.prefix}", "denied", "/api/v1/lineage/batch"),
+    ]
+    assert "'airflow'" in denied[0].detail["reason"] and denied[2].detail["indexes"] == [0]
+    everything = str(list(AuditRecord.objects.values()))
+    assert finance.secret not in everything and reader.secret not in everything
+
+
 def test_the_token_records_when_it_was_last_used(post_event, ingest_token):
     from governance.models import ApiToken
 

@@ -12,7 +12,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
-from governance.models import ApiToken
+from governance import audit
+from governance.models import ApiToken, AuditRecord
 from governance.observability import EVENTS_REJECTED, INGEST_LATENCY
 from governance.tokens import authenticate_secret, bearer_secret
 
@@ -22,9 +23,21 @@ JSON_TYPES = ("application/json", "text/json")
 
 
 class IngestError(Exception):
-    def __init__(self, status: int, message: str, reason: str):
+    def __init__(self, status: int, message: str, reason: str, token: ApiToken | None = None):
         super().__init__(message)
-        self.status, self.message, self.reason = status, message, reason
+        self.status, self.message, self.reason, self.token = status, message, reason, token
+
+
+def record_refusal(request: HttpRequest, token: ApiToken, reason: str, **detail) -> None:
+    """A token refused (403) is a permission refusal like any other: it goes into the audit trail. Only refusals
+    pay this; accepted events record nothing."""
+    audit.record(
+        "access.denied",
+        actor=token,
+        request=request,
+        outcome=AuditRecord.Outcome.DENIED,
+        detail={"method": request.method, "path": request.path[:500], "reason": reason[:500], **detail},
+    )
 
 
 def error_response(status: int, message: str, path: str = "") -> JsonResponse:
@@ -42,7 +55,7 @@ def _authenticate(request: HttpRequest) -> ApiToken:
     if token is None:
         raise IngestError(401, "the token is unknown, expired or revoked", "unauthenticated")
     if token.scope != ApiToken.Scope.INGEST:
-        raise IngestError(403, f"a {token.scope} token may not write lineage", "scope")
+        raise IngestError(403, f"a {token.scope} token may not write lineage", "scope", token)
     return token
 
 
@@ -102,6 +115,8 @@ class IngestView(APIView):
             response = self.handle_body(request, token)
         except IngestError as error:
             EVENTS_REJECTED.labels(reason=error.reason).inc()
+            if error.status == 403 and error.token is not None:
+                record_refusal(request, error.token, error.message)
             response = error_response(error.status, error.message)
         INGEST_LATENCY.labels(endpoint=self.endpoint).observe(time.perf_counter() - started)
         return response
@@ -138,6 +153,7 @@ class LineageIngestView(IngestView):
         if result.outcome == services.REFUSED:
             return JsonResponse({"errors": result.errors, "quarantineId": result.quarantine_id}, status=400)
         if result.outcome == services.FORBIDDEN:
+            record_refusal(request, token, result.reason)
             return JsonResponse({"errors": result.errors}, status=403)
         status = 201 if result.outcome == services.ACCEPTED else 200
         return JsonResponse({"status": result.outcome, "warnings": result.warnings}, status=status)
@@ -175,6 +191,10 @@ class LineageBatchIngestView(IngestView):
         if not isinstance(events, list):
             return error_response(400, "a batch must be a JSON array of events")
         results = services.ingest_batch(events=events, token=token)
+        forbidden = [index for index, result in enumerate(results) if result.outcome == services.FORBIDDEN]
+        if forbidden:
+            reasons = sorted({results[index].reason for index in forbidden})
+            record_refusal(request, token, "; ".join(reasons), events=len(forbidden), indexes=forbidden[:100])
         failed = [
             {"index": index, "reason": result.reason, "retriable": False}
             for index, result in enumerate(results)
