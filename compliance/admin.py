@@ -3,21 +3,10 @@ compliance rate rests on (check results, signed reports) can be added, edited or
 
 from django.contrib import admin, messages
 
+from governance.admin_base import ReadOnlyAdmin
+
 from . import services
 from .models import CheckResult, ComplianceReport, ComplianceRule, LegalHold
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Viewable, never added, changed or deleted: deleting a failed result would raise a period's rate."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ComplianceRule)

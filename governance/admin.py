@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from .admin_base import ReadOnlyAdmin
 from .models import ApiToken, AuditRecord, Connection
 
 
@@ -28,7 +29,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(ReadOnlyAdmin):
     """Read-only, metadata only. Connections are created, changed and deleted on their pages (/connections/) or
     through the API, which check the user's namespaces, encrypt the secrets and write the audit record in the
     same transaction; an admin form would bypass all three. Secrets are never shown here."""
@@ -54,16 +55,6 @@ class ConnectionAdmin(admin.ModelAdmin):
         "updated_by",
     ]
     readonly_fields = fields
-    actions = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="secrets")
     def secrets_set(self, obj):
@@ -77,7 +68,7 @@ class ConnectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
+class AuditRecordAdmin(ReadOnlyAdmin):
     """Read-only: the audit trail is append-only, written by governance.audit.record alone."""
 
     list_display = ["sequence", "time", "actor_label", "action", "object_type", "object_name", "outcome", "source_ip"]
@@ -85,13 +76,3 @@ class AuditRecordAdmin(admin.ModelAdmin):
     search_fields = ["actor_label", "action", "object_name", "object_id", "request_id"]
     date_hierarchy = "time"
     readonly_fields = [f.name for f in AuditRecord._meta.fields]
-    actions = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

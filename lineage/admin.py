@@ -2,22 +2,11 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdmin
 
+from governance.admin_base import ReadOnlyAdmin
+
 from . import services
 from .models import Annotation, Dataset, Job, Namespace, QuarantinedEvent, RawEvent, Run
 from .page_selectors import node_url
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Derived and raw data is never edited by hand: it is rebuilt from events."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RawEvent)
