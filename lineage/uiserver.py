@@ -20,6 +20,29 @@ def free_port() -> int:
 
 
 @contextmanager
+def _serving(process: subprocess.Popen, port: int, *, name: str, timeout: float, stop_timeout: float):
+    """Wait until `process` answers /healthz on `port`, yield its base URL, stop it afterwards."""
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=2).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} on port {port} did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
 def web_server(*, port: int | None = None, timeout: float = 30.0):
     """Yield the base URL of a server running this project on 127.0.0.1."""
     port = port or free_port()
@@ -30,24 +53,8 @@ def web_server(*, port: int | None = None, timeout: float = 30.0):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the web server on port {port} did not start") from None
-                time.sleep(0.2)
+    with _serving(process, port, name="the web server", timeout=timeout, stop_timeout=10) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @contextmanager
@@ -74,24 +81,8 @@ def gunicorn_server(*, workers: int = 1, port: int | None = None, timeout: float
         env={**os.environ, "LOG_LEVEL": "WARNING", "DJANGO_DEBUG": "0"},
         stdout=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn on port {port} did not start") from None
-                time.sleep(0.2)
+    with _serving(process, port, name="gunicorn", timeout=timeout, stop_timeout=30) as base:
         yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def worker_pids(master: int) -> list[int]:
