@@ -164,7 +164,7 @@ class RuleInput(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
 
 
-def rule_json(rule: ComplianceRule) -> dict:
+def rule_json(rule: ComplianceRule, view: View = EVERYTHING) -> dict:
     return {
         "id": rule.id,
         "category": rule.category,
@@ -172,7 +172,7 @@ def rule_json(rule: ComplianceRule) -> dict:
         "title": rule.title,
         "description": rule.description,
         "check": rule.check_name,
-        "parameters": rule.parameters,
+        "parameters": view.parameters(rule.parameters),
         "enabled": rule.enabled,
         "updatedAt": iso(rule.updated_at),
         "updatedBy": rule.updated_by.get_username() if rule.updated_by else None,
@@ -182,7 +182,9 @@ def rule_json(rule: ComplianceRule) -> dict:
 class RulesView(ComplianceView):
     @extend_schema(operation_id="listComplianceRules", responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"])
     def get(self, request):
-        return Response({"rules": [rule_json(r) for r in ComplianceRule.objects.select_related("updated_by")]})
+        view = view_of(request.user)
+        rules = ComplianceRule.objects.select_related("updated_by")
+        return Response({"scope": view.label, "rules": [rule_json(r, view) for r in rules]})
 
 
 class RuleView(ComplianceView):
@@ -190,7 +192,7 @@ class RuleView(ComplianceView):
 
     @extend_schema(operation_id="getComplianceRule", responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"])
     def get(self, request, pk: str):
-        return Response(rule_json(get_object_or_404(ComplianceRule, pk=pk)))
+        return Response(rule_json(get_object_or_404(ComplianceRule, pk=pk), view_of(request.user)))
 
     @extend_schema(
         operation_id="updateComplianceRule",

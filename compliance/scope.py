@@ -58,6 +58,22 @@ class View:
                 hidden += 1
         return shown, hidden
 
+    def parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """A rule's parameters as this view may read them: namespace lists (`allowed_namespaces`...) keep only
+        the namespaces in view, and `<key>Hidden` says how many they leave out."""
+        if self.everything:
+            return parameters
+        shown = {}
+        for key, value in parameters.items():
+            if key.endswith("namespaces") and isinstance(value, list):
+                visible = [name for name in value if name in self.namespaces]
+                shown[key] = visible
+                if len(visible) < len(value):
+                    shown[f"{key}Hidden"] = len(value) - len(visible)
+            else:
+                shown[key] = value
+        return shown
+
     def sees_audit_object(self, object_type: str, object_id: str) -> bool:
         if self.everything or object_type in GLOBAL_OBJECT_TYPES:
             return True

@@ -336,7 +336,7 @@ def report_data(*, start: datetime, end: datetime, user=None, listed: int = 500)
                 "category": r.category,
                 "severity": r.severity,
                 "title": r.title,
-                "parameters": r.parameters,
+                "parameters": view.parameters(r.parameters),
                 "enabled": r.enabled,
             }
             for r in ComplianceRule.objects.all()

@@ -497,6 +497,9 @@ HIDDEN_NAMES = ("ledger", "customers", "pg://crm", "pg://secret")
 
 def test_a_narrowed_auditor_gets_exact_figures_but_names_only_from_their_namespaces(client):
     period = _two_namespaces()
+    rule = ComplianceRule.objects.get(pk="pii-exposure")
+    rule.parameters = {**rule.parameters, "allowed_namespaces": ["pg://secret", "pg://wh"]}
+    rule.save()
     nadia = login(client, make_user("nadia", "auditor", namespaces=("pg://wh",)))
     whole = services.report_data(
         start=datetime.fromisoformat(period["start"]), end=datetime.fromisoformat(period["end"])
@@ -510,6 +513,11 @@ def test_a_narrowed_auditor_gets_exact_figures_but_names_only_from_their_namespa
     assert body["pii"]["flows"] == [] and whole["pii"]["flows"][0]["from"] == "datasetField:pg://crm:customers:email"
     assert body["secretAccess"]["total"] == 2 and body["secretAccess"]["hidden"] == 1
     assert [r["connection"] for r in body["secretAccess"]["recent"]] == [str(Connection.objects.get(slug="whconn").pk)]
+    exposure = next(r for r in body["requirements"] if r["rule"] == "pii-exposure")["parameters"]
+    assert (exposure["allowed_namespaces"], exposure["allowed_namespacesHidden"]) == (["pg://wh"], 1)
+    rules = nadia.get("/api/v1/compliance/rules")
+    assert rules.json()["scope"] == ["pg://wh"] and "pg://secret" not in rules.content.decode()
+    assert "pg://secret" not in nadia.get("/api/v1/compliance/rules/pii-exposure").content.decode()
     gaps = next(v for v in body["recentViolations"] if v["rule"] == "lineage-coverage")
     assert gaps["detail"] == "2 violation(s) (2 listed outside your namespaces)" and gaps["restricted"] is True
 
