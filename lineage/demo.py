@@ -1104,6 +1104,8 @@ def _crm_audience_sync(era: Era, dim_customers: Table, audience: Table, audience
 
 # --- Failures ----------------------------------------------------------------------------------------
 
+# Where an Airflow worker image keeps its packages: paths in the demo tracebacks, as real task failures report them
+# (event data about another machine, never a path read or written here).
 SITE = "/home/airflow/.local/lib/python3.12/site-packages/"
 # The frames every task failure starts with: Airflow 3's task runner calling the operator.
 RUNNER_FRAMES = (

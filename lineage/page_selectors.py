@@ -25,12 +25,22 @@ from .models import (
     Direction,
     Job,
     JobEdge,
-    Namespace,
     Run,
     RunDataset,
     RunState,
 )
-from .selectors import NodeNotFound, NodeRef, node_id, resolve_node, visible_namespace_ids
+from .selectors import (
+    NodeNotFound,
+    NodeRef,
+    filter_visible,
+    node_id,
+    resolve_node,
+    visible_datasets,
+    visible_jobs,
+    visible_namespace_ids,
+    visible_namespaces,
+    visible_runs,
+)
 
 SEARCH_LIMIT = 8
 RECENT_RUNS = 20
@@ -39,42 +49,6 @@ RUN_HISTORY = 50
 CHART_RUNS = 100
 VERSIONS_SCANNED = 500  # schema history is diffed over a dataset's latest versions only
 ANNOTATION_MATCHES = 200
-
-# --- Visibility, once per request ---------------------------------------------------------------------
-
-_UNSET = object()
-
-
-def _visible_ids(user) -> set[int] | None:
-    """`visible_namespace_ids(user)`, computed once per request: a page filters a dozen queries by it, and each
-    computation costs several queries (roles, then per-namespace grants)."""
-    cached = getattr(user, "_tributary_visible_namespaces", _UNSET)
-    if cached is _UNSET:
-        cached = visible_namespace_ids(user)
-        user._tributary_visible_namespaces = cached
-    return cached
-
-
-def filter_visible(queryset: QuerySet, user, namespace_field: str) -> QuerySet:
-    ids = _visible_ids(user)
-    return queryset if ids is None else queryset.filter(**{f"{namespace_field}__in": ids})
-
-
-def visible_namespaces(user) -> QuerySet[Namespace]:
-    return filter_visible(Namespace.objects.all(), user, "id")
-
-
-def visible_datasets(user) -> QuerySet[Dataset]:
-    return filter_visible(Dataset.objects.all(), user, "namespace_id")
-
-
-def visible_jobs(user) -> QuerySet[Job]:
-    return filter_visible(Job.objects.all(), user, "namespace_id")
-
-
-def visible_runs(user) -> QuerySet[Run]:
-    return filter_visible(Run.objects.all(), user, "job__namespace_id")
-
 
 # --- URLs of pages ---------------------------------------------------------------------------------------
 
@@ -142,7 +116,7 @@ def visible_node(*, user, node_id_text: str | None) -> NodeRef:
     if not node_id_text:
         raise NodeNotFound("no nodeId")
     ref = resolve_node(node_id=node_id_text)
-    visible = _visible_ids(user)
+    visible = visible_namespace_ids(user)
     if visible is not None and ref.node.namespace_id not in visible:
         raise NodeNotFound(f"unknown node {node_id_text!r}")
     return ref
@@ -322,7 +296,7 @@ def _latest_run() -> QuerySet:
 
 
 def home(*, user) -> dict[str, Any]:
-    visible = _visible_ids(user)
+    visible = visible_namespace_ids(user)
     namespaces = (
         visible_namespaces(user)
         .annotate(dataset_count=Count("datasets", distinct=True), job_count=Count("jobs", distinct=True))
@@ -625,7 +599,7 @@ def job_page(*, user, job: Job) -> dict[str, Any]:
     labels = _labels(job, annotation)
     dag = job.dag if job.dag_id else None
     if dag is not None and dag.namespace_id != job.namespace_id:
-        visible = _visible_ids(user)
+        visible = visible_namespace_ids(user)
         dag = dag if visible is None or dag.namespace_id in visible else None
     siblings: list[Job] = []
     if dag is not None:
@@ -679,7 +653,7 @@ def job_page(*, user, job: Job) -> dict[str, Any]:
 
 def impact(*, user, ref: NodeRef, as_of: datetime | None = None) -> dict[str, Any]:
     """The impact API's answer for the page (the same walk and the same presenter)."""
-    visible = _visible_ids(user)
+    visible = visible_namespace_ids(user)
     subgraph, _ = traversal.walk(
         traversal.Query(
             start=(ref.kind, ref.node.pk),

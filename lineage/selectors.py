@@ -103,14 +103,23 @@ def resolve_node(
     return resolve_node(node_id=f"{kind}:{namespace}:{name}")
 
 
+_UNSET = object()
+
+
 def visible_namespace_ids(user) -> set[int] | None:
     """Ids of the namespaces `user` may read, or None for all of them.
 
-    Every read query filters through this, so per-namespace grants apply everywhere at once.
+    Every read query filters through this, so per-namespace grants apply everywhere at once. Worked out once per
+    user object, that is once per request (a page filters a dozen queries by it, and each computation costs
+    several queries: roles, then per-namespace grants), as Django caches a user's permissions.
     """
-    from governance.permissions import visible_namespace_ids as visible
+    cached = getattr(user, "_tributary_visible_namespaces", _UNSET)
+    if cached is _UNSET:
+        from governance.permissions import visible_namespace_ids as visible
 
-    return visible(user)
+        cached = visible(user)
+        user._tributary_visible_namespaces = cached
+    return cached
 
 
 def column_expander(*, as_of: datetime | None = None, visible: set[int] | None = None):
