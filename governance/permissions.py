@@ -12,10 +12,14 @@ need (`required_permissions = {"GET": [READ_LINEAGE], ...}`), queries filter wit
 
 import functools
 import logging
+from dataclasses import dataclass
 
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.views import redirect_to_login
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from guardian.shortcuts import get_objects_for_user
+from django.db import connection
+from guardian.models import GroupObjectPermission, UserObjectPermission
 from rest_framework.permissions import SAFE_METHODS, DjangoObjectPermissions
 
 from .models import ApiToken
@@ -29,10 +33,78 @@ def token_of(user) -> ApiToken | None:
     return getattr(user, "_api_token", None) or getattr(user, "token", None)
 
 
+@dataclass(frozen=True)
+class Access:
+    """What a person's roles and grants give them, read in one query."""
+
+    permissions: frozenset[str]  # "app_label.codename", from the user's own permissions and their groups'
+    groups: frozenset[str]  # role (group) names
+    namespaces: frozenset[int]  # namespaces granted `lineage.access_namespace`, to the user or a group of theirs
+
+
+def _access_sql() -> str:
+    from lineage.models import Namespace
+
+    def table(model) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    user_groups = connection.ops.quote_name(Group.user_set.through._meta.db_table)
+    user_permissions = connection.ops.quote_name(Permission.user_set.through._meta.db_table)
+    group_permissions = connection.ops.quote_name(Permission.group_set.through._meta.db_table)
+    permission, content_type = table(Permission), table(ContentType)
+    # The namespace grant as django-guardian stores it: an object permission `lineage.access_namespace` on a
+    # Namespace, whose object_pk is text; grants of namespaces that are gone do not count (as in guardian).
+    grant = f"""
+        SELECT p.id FROM {permission} p JOIN {content_type} ct ON ct.id = p.content_type_id
+        WHERE ct.app_label = 'lineage' AND ct.model = 'namespace' AND p.codename = 'access_namespace'"""
+    existing = f"o.object_pk IN (SELECT CAST(n.id AS VARCHAR(40)) FROM {table(Namespace)} n)"
+    return f"""
+        WITH ug AS (SELECT group_id FROM {user_groups} WHERE user_id = %(user)s)
+        SELECT 'p', ct.app_label, p.codename FROM {permission} p JOIN {content_type} ct ON ct.id = p.content_type_id
+        WHERE p.id IN (SELECT permission_id FROM {user_permissions} WHERE user_id = %(user)s
+                       UNION SELECT permission_id FROM {group_permissions} WHERE group_id IN (SELECT group_id FROM ug))
+        UNION ALL
+        SELECT 'g', g.name, '' FROM {table(Group)} g WHERE g.id IN (SELECT group_id FROM ug)
+        UNION ALL
+        SELECT 'n', o.object_pk, '' FROM {table(UserObjectPermission)} o
+        WHERE o.user_id = %(user)s AND o.permission_id IN ({grant}) AND {existing}
+        UNION ALL
+        SELECT 'n', o.object_pk, '' FROM {table(GroupObjectPermission)} o
+        WHERE o.group_id IN (SELECT group_id FROM ug) AND o.permission_id IN ({grant}) AND {existing}"""
+
+
+def access_of(user) -> Access:
+    """The user's permissions, roles and namespace grants: one query, once per user object (that is, per
+    request), never kept across requests, so a change of role or grant applies to the next request.
+
+    Also primes the caches of Django's ModelBackend and our RoleBackend with what it read, so `user.has_perm`
+    asks nothing more; a superuser's permissions are left to Django (all of them).
+    """
+    cached = getattr(user, "_tributary_access", None)
+    if cached is not None:
+        return cached
+    permissions, groups, namespaces = set(), set(), set()
+    with connection.cursor() as cursor:
+        cursor.execute(_access_sql(), {"user": user.pk})
+        for kind, first, second in cursor.fetchall():
+            if kind == "p":
+                permissions.add(f"{first}.{second}")
+            elif kind == "g":
+                groups.add(first)
+            else:
+                namespaces.add(int(first))
+    access = Access(frozenset(permissions), frozenset(groups), frozenset(namespaces))
+    user._tributary_access = access
+    if user.is_active and not user.is_superuser:
+        user._perm_cache = set(access.permissions)  # django.contrib.auth.backends.ModelBackend
+    user._is_admin_role = ADMIN in access.groups  # governance.backends.RoleBackend
+    return access
+
+
 def is_admin(user) -> bool:
     if not user.is_authenticated or token_of(user) is not None:
         return False
-    return user.is_superuser or any(group.name == ADMIN for group in user.groups.all())
+    return user.is_superuser or ADMIN in access_of(user).groups
 
 
 def has_capability(user, permission: str) -> bool:
@@ -46,6 +118,8 @@ def has_capability(user, permission: str) -> bool:
             return False
         if token.owner_id is None:
             return permission in TOKEN_READABLE
+    if not user.is_superuser:
+        access_of(user)  # ModelBackend and RoleBackend then answer from what it read
     return user.has_perm(permission)
 
 
@@ -58,10 +132,7 @@ def namespace_scope(user) -> set[int] | None:
     scope: set[int] | None = None
     acts_as_person = token_of(user) is None or token_of(user).owner_id is not None
     if acts_as_person and not is_admin(user):
-        granted = get_objects_for_user(
-            user, "lineage.access_namespace", klass=Namespace, accept_global_perms=False, with_superuser=False
-        )
-        scope = set(granted.values_list("pk", flat=True)) or None
+        scope = set(access_of(user).namespaces) or None
     token = token_of(user)
     if token is not None and token.namespaces:
         allowed = set(Namespace.objects.filter(name__in=token.namespaces).values_list("pk", flat=True))
