@@ -11,6 +11,7 @@ from lineage.graph import BOTH, DOWN, UP, adjacency_expander, walk
 from lineage.models import Dataset, Job, JobEdge, Run, RunDataset
 from lineage.services import ingest_event
 
+from .conftest import requires_postgres
 from .events import T0, dataset, job_type, run_event
 
 pytestmark = pytest.mark.django_db
@@ -427,3 +428,44 @@ def test_node_times_read_for_answers_are_written_as_python_writes_them(seconds):
     assert iso(row["updated_at"]) == iso(job.updated_at)
     assert iso(row["run_ended_at"]) == iso(Run.objects.get(job=job).ended_at)
     assert iso(row["run_started_at"]) is None
+
+
+def test_a_node_id_splits_at_the_longest_known_namespace(reader):
+    # Two namespaces, one a prefix of the other: "postgres://db" + "5432:t" reads as "postgres://db:5432" + "t".
+    build(("a.load", [("postgres://db", "5432:t")], [("postgres://db:5432", "u")]))
+    assert set(nodes(reader.get("/api/v1/lineage", {"nodeId": "dataset:postgres://db:5432:u"}))) >= {
+        "dataset:postgres://db:5432:u",
+        "job:airflow:a.load",
+    }
+    # The longest known namespace wins, so the shorter one's dataset is not reached through this id.
+    answer = reader.get("/api/v1/lineage", {"nodeId": "dataset:postgres://db:5432:t"})
+    assert answer.status_code == 404
+    assert "no dataset 't' in namespace 'postgres://db:5432'" in answer.content.decode()
+    # Explicit parameters name it without splitting (its id, as Marquez writes it, still reads both ways).
+    explicit = reader.get(
+        "/api/v1/lineage",
+        {"type": "dataset", "namespace": "postgres://db", "name": "5432:t", "direction": "downstream"},
+    )
+    assert set(nodes(explicit)) == {
+        "dataset:postgres://db:5432:t",
+        "job:airflow:a.load",
+        "dataset:postgres://db:5432:u",
+    }
+    column = {"type": "datasetField", "namespace": "postgres://db", "name": "5432:t", "field": "id"}
+    assert reader.get("/api/v1/column-lineage", column).status_code == 200
+    assert reader.get("/api/v1/lineage", {"nodeId": "job:airflow:a.load"}).status_code == 200
+    assert reader.get("/api/v1/lineage", {"nodeId": "dataset:nowhere:t"}).status_code == 404
+
+
+@requires_postgres()
+def test_repeated_queries_are_prepared_on_postgresql(reader):
+    """TRIBUTARY_DB_PREPARED_STATEMENTS (on by default): the lineage queries are planned once per connection."""
+    from django.db import connection
+
+    build(*ESTATE)
+    for _ in range(6):
+        assert reader.get("/api/v1/lineage", {"nodeId": ds("mart"), "depth": 6}).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any("WITH RECURSIVE walk" in statement for statement in prepared), prepared

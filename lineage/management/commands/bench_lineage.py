@@ -136,7 +136,8 @@ class Command(BaseCommand):
                     f"{summary(bfs[depth]['timings'])} ms; CTE p50/p95 {summary(floor[depth])} ms; "
                     f"worker RSS {self.rss(workers)}"
                 )
-            self.time_impact(client, graph, rng, options["impact_queries"], workers)
+            if options["impact_queries"] > 0:
+                self.time_impact(client, graph, rng, options["impact_queries"], workers)
             if not options["no_report"]:
                 self.time_report(client, workers)
             self.say(f"worker RSS at the end {self.rss(workers)}")
