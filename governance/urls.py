@@ -8,6 +8,8 @@ from . import account_views, audit_views, connection_views, token_views, views
 from .audit_api import AuditTrailView, AuditVerifyView
 
 urlpatterns = [
+    # First: OpenLineage ingestion and the lineage reads are the busiest paths, and Django tries patterns in order.
+    path("api/v1/", include("lineage.api.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
@@ -60,7 +62,6 @@ urlpatterns = [
     path("api/v1/audit/verify", AuditVerifyView.as_view(), name="audit-verify"),
     path("audit/", audit_views.trail, name="audit"),
     path("", include("compliance.urls")),
-    path("api/v1/", include("lineage.api.urls")),
     path("", include("lineage.urls")),
 ]
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from governance.tokens import create_token, revoke_token
 from lineage.models import Dataset, QuarantinedEvent, RawEvent, Run
 
-from .conftest import INVALID_DIR, example_event_names, invalid_event_names, load_event
+from .conftest import INVALID_DIR, example_event_names, invalid_event_names, load_event, requires_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -225,3 +225,82 @@ def test_a_batch_element_outside_the_token_namespaces_fails_alone(post_event):
     assert body["summary"]["successful"] == 1
     assert body["failed_events"][0]["index"] == 1
     assert "namespace" in body["failed_events"][0]["reason"]
+
+
+# --- The one-statement way (PostgreSQL): services.ingest_event_as --------------------------------------------------
+
+
+def used(issued, *, ago=timedelta(seconds=5)):
+    """A token whose use was recorded `ago`: the state of nearly every token of a running Airflow."""
+    from governance.models import ApiToken
+
+    ApiToken.objects.filter(pk=issued.token.pk).update(last_used_at=timezone.now() - ago)
+    return issued
+
+
+@requires_postgres()
+def test_the_one_statement_way_takes_only_a_token_in_good_standing_allowed_the_namespace():
+    from governance.tokens import LAST_USED_RESOLUTION, digest
+    from lineage.services import ACCEPTED, DUPLICATE, ingest_event_as
+
+    event = load_event("airflow_bq_dag_start.json")  # job namespace "airflow"
+    body = orjson.dumps(event).decode()
+    expired = create_token(name="tmp", scope="ingest", expires_at=timezone.now() + timedelta(seconds=60))
+    revoked = used(create_token(name="old", scope="ingest"))
+    revoke_token(token=revoked.token)
+    declined = {
+        "never used (its first use is recorded the usual way)": create_token(name="new", scope="ingest"),
+        "use recorded too long ago": used(create_token(name="idle", scope="ingest"), ago=LAST_USED_RESOLUTION * 2),
+        "revoked": revoked,
+        "read scope": used(create_token(name="script", scope="read")),
+        "another namespace": used(create_token(name="fin", scope="ingest", namespaces=["finance"])),
+        "expired": used(expired),
+        "unknown": None,
+    }
+    from governance.models import ApiToken
+
+    ApiToken.objects.filter(pk=expired.token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    for why, issued in declined.items():
+        secret_digest = digest(issued.secret if issued else "trb_unknown")
+        assert ingest_event_as(event=event, body=body, token_digest=secret_digest) is None, why
+    assert RawEvent.objects.count() == 0
+
+    allowed = used(create_token(name="airflow", scope="ingest", namespaces=["finance", "airflow"]))
+    first = ingest_event_as(event=event, body=body, token_digest=digest(allowed.secret))
+    assert first.outcome == ACCEPTED and first.raw_event_id == RawEvent.objects.get().pk
+    again = ingest_event_as(event=event, body=body, token_digest=digest(allowed.secret))
+    assert again.outcome == DUPLICATE and again.raw_event_id == first.raw_event_id
+    invalid = load_event("event_no_run_id.json", INVALID_DIR)
+    assert ingest_event_as(event=invalid, body="{}", token_digest=digest(allowed.secret)) is None
+
+
+@requires_postgres()
+def test_both_ways_store_the_same_row_and_queue_it(post_event):
+    from lineage.models import DeriveQueue
+
+    issued = create_token(name="airflow", scope="ingest")
+    first, second = load_event("airflow_bq_dag_start.json"), load_event("airflow_bq_dag_complete_airflow_state.json")
+    assert post_event(first, token=issued.secret).status_code == 201  # first use: the usual way
+    assert post_event(second, token=issued.secret).status_code == 201  # then in one statement
+    rows = list(RawEvent.objects.order_by("pk").values("token_id", "source", "kind", "warnings", "event_type"))
+    assert rows[0] == {**rows[1], "event_type": "START"} and rows[1]["event_type"] == "COMPLETE"
+    assert RawEvent.objects.get(event_type="COMPLETE").body == orjson.dumps(second).decode()
+    assert Run.objects.get().state == "COMPLETED"  # queued, and derived on commit
+    assert not DeriveQueue.objects.exists()
+
+
+@requires_postgres()
+def test_a_token_in_use_is_refused_at_once_when_revoked_or_outside_its_namespaces(post_event):
+    from governance.models import AuditRecord
+
+    issued = create_token(name="fin", scope="ingest", namespaces=["finance"])
+    event = load_event("airflow_bq_dag_start.json")
+    event["job"]["namespace"] = "finance"
+    assert post_event(event, token=issued.secret).status_code == 201
+    elsewhere = load_event("airflow_bq_dag_complete_airflow_state.json")  # namespace "airflow"
+    assert post_event(elsewhere, token=issued.secret).status_code == 403
+    assert AuditRecord.objects.filter(action="access.denied").count() == 1
+    revoke_token(token=issued.token)
+    event["eventType"] = "COMPLETE"
+    assert post_event(event, token=issued.secret).status_code == 401
+    assert RawEvent.objects.count() == 1
