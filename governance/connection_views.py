@@ -67,13 +67,17 @@ class ConnectionInput(serializers.Serializer):
 
 
 def keys_message(error: Exception) -> str:
-    return f"connection encryption keys are not configured: {error} (see `python manage.py check`)"
+    """What a user is told; the detail (which may name a file on the server) goes to the log, for operators."""
+    log.error("connection encryption keys: %s", error)
+    return (
+        "connection encryption keys are not configured on the server "
+        "(an operator sees why in the log and with `python manage.py check`)"
+    )
 
 
 class ConnectionAPIMixin:
     def handle_exception(self, exc):
         if isinstance(exc, crypto.KeysNotConfigured):
-            log.error("connection encryption keys: %s", exc)
             return Response({"detail": keys_message(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         if isinstance(exc, crypto.SecretError):
             # Misconfigured keys: say which connection and what to do, never a traceback.

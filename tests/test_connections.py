@@ -212,6 +212,20 @@ def test_without_keys_in_production_the_api_and_pages_say_so_instead_of_failing(
     assert not Connection.objects.exists()
 
 
+def test_a_missing_key_file_is_not_named_to_users(client, settings, tmp_path, caplog):
+    login(client, make_user("devi", "developer"))
+    missing = tmp_path / "secret-location" / "fernet.keys"
+    settings.TRIBUTARY_FERNET_KEYS, settings.TRIBUTARY_FERNET_KEY_FILE = [], str(missing)
+    settings.TRIBUTARY_EMBEDDED, settings.DEBUG = False, False
+    body = {"id": "warehouse", "connType": "postgres", "password": PASSWORD}
+    response = client.post("/api/v1/connections", body, content_type="application/json")
+    assert response.status_code == 503 and "secret-location" not in response.content.decode()
+    form = {"slug": "warehouse", "conn_type": "postgres", "password": PASSWORD, "namespaces_text": ""}
+    page = client.post("/connections/new", form)
+    assert page.status_code == 503 and "secret-location" not in page.content.decode()
+    assert "secret-location" in caplog.text  # the operator's log says which file
+
+
 # --- Reveal -------------------------------------------------------------------------------------------------
 
 
