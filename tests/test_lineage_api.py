@@ -469,3 +469,23 @@ def test_repeated_queries_are_prepared_on_postgresql(reader):
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [statement for (statement,) in cursor.fetchall()]
     assert any("WITH RECURSIVE walk" in statement for statement in prepared), prepared
+
+
+@requires_postgres()
+def test_prepared_reads_survive_a_column_added_by_a_migration(reader):
+    """Web processes keep running while a deployment migrates: their prepared statements must not break."""
+    from django.db import connection
+
+    from governance.tokens import authenticate_secret, create_token
+
+    build(*ESTATE)
+    issued = create_token(name="script", scope="read")
+    for _ in range(6):
+        assert authenticate_secret(issued.secret) is not None
+        assert reader.get("/api/v1/lineage", {"nodeId": ds("mart"), "depth": 2}).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's transaction holds deferred checks
+        cursor.execute("ALTER TABLE governance_apitoken ADD COLUMN added_later integer")
+        cursor.execute("ALTER TABLE lineage_dataset ADD COLUMN added_later integer")
+    assert authenticate_secret(issued.secret) is not None
+    assert reader.get("/api/v1/lineage", {"nodeId": ds("mart"), "depth": 2}).status_code == 200
