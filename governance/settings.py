@@ -242,6 +242,8 @@ TRIBUTARY_REAUTH_SECONDS = int(os.environ.get("TRIBUTARY_REAUTH_SECONDS", 300))
 TRIBUTARY_MAX_EVENT_BYTES = int(os.environ.get("TRIBUTARY_MAX_EVENT_BYTES", 5 * 1024 * 1024))
 TRIBUTARY_MAX_BATCH_BYTES = int(os.environ.get("TRIBUTARY_MAX_BATCH_BYTES", 50 * 1024 * 1024))
 TRIBUTARY_DERIVE_BATCH_SIZE = int(os.environ.get("TRIBUTARY_DERIVE_BATCH_SIZE", 500))
+# Celery workers lower their CPU priority by this much (os.nice) at start: see governance/celery.py.
+TRIBUTARY_WORKER_NICE = int(os.environ.get("TRIBUTARY_WORKER_NICE", 10))
 
 # Audit trail (docs/audit.md).
 # Proxies (IPs or CIDRs) whose X-Forwarded-For is believed for the source IP of audit records; none by default.

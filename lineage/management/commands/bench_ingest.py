@@ -85,13 +85,6 @@ class Command(BaseCommand):
             help="Run the deriving worker while events are posted (production), or start it once all are accepted "
             "(accepting and deriving measured apart; on 2 cores they compete).",
         )
-        parser.add_argument(
-            "--deriver-nice",
-            type=int,
-            default=0,
-            help="Run the deriving worker under `nice -n N` (0: the web workers' priority), as on one machine where "
-            "answering Airflow should come before deriving.",
-        )
         parser.add_argument("--gzip", action="store_true", help="Send gzip bodies (Content-Encoding: gzip).")
         parser.add_argument("--skip", default="", help="Comma-separated: floors,single,batch.")
         parser.add_argument("--keep", action="store_true", help="Do not wipe the lineage tables first.")
@@ -118,7 +111,7 @@ class Command(BaseCommand):
             f"(synchronous_commit {sync}); gunicorn {options['workers']} workers x {options['threads']} threads; "
             f"clients {options['clients']} x {options['connections']} connections (batches: "
             f"x {options['batch_connections']}); broker {self.broker or 'none (eager)'}"
-            + (f"; deriver under nice -n {options['deriver_nice']}" if options["deriver_nice"] else "")
+            + f"; deriver at nice +{settings.TRIBUTARY_WORKER_NICE} (TRIBUTARY_WORKER_NICE)"
         )
         if not options["keep"]:
             self.wipe()
@@ -252,10 +245,8 @@ class Command(BaseCommand):
                 stdout=subprocess.DEVNULL,
                 check=False,
             )
-        nice = self.options["deriver_nice"]
         return subprocess.Popen(
             [
-                *(["nice", "-n", str(nice)] if nice else []),
                 sys.executable,
                 "-m",
                 "celery",
