@@ -1,11 +1,27 @@
 """The Celery app. Without CELERY_BROKER_URL every task runs eagerly in the process that calls it."""
 
 import os
+import sys
 
 from celery import Celery
 from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
+
+# One deriving worker in the foreground, as the benchmarks and the broker tests start it.
+SOLO_WORKER = [
+    sys.executable,
+    "-m",
+    "celery",
+    "-A",
+    "governance",
+    "worker",
+    "--pool=solo",
+    "--loglevel=WARNING",
+    "--without-gossip",
+    "--without-mingle",
+    "--without-heartbeat",
+]
 
 app = Celery("tributary")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -42,6 +42,7 @@ class Access:
     namespaces: frozenset[int]  # namespaces granted `lineage.access_namespace`, to the user or a group of theirs
 
 
+@functools.cache
 def _access_sql() -> str:
     from lineage.models import Namespace
 

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from django.db import connection
 
+from governance.celery import SOLO_WORKER
 from lineage.models import DeriveQueue, RawEvent, Run
 
 from .conftest import example_event_names, load_event, requires_postgres
@@ -36,19 +37,7 @@ def test_a_worker_on_a_real_broker_derives_what_the_web_side_stored(tmp_path, br
     assert not Run.objects.exists()
 
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "governance",
-            "worker",
-            "--pool=solo",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        SOLO_WORKER,
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -540,7 +540,8 @@ def test_importing_a_malformed_file_changes_nothing(tmp_path):
     assert not Connection.objects.exists()
 
 
-def test_the_dataset_page_shows_the_connection_serving_its_namespace_to_those_who_may_see_it(client):
+def warehouse_mart() -> None:
+    """A dataset `mart` in namespace postgres://warehouse:5432, ingested and derived."""
     from lineage.derive import derive_pending
     from lineage.services import ingest_event
 
@@ -552,6 +553,10 @@ def test_the_dataset_page_shows_the_connection_serving_its_namespace_to_those_wh
         derive=False,
     )
     derive_pending()
+
+
+def test_the_dataset_page_shows_the_connection_serving_its_namespace_to_those_who_may_see_it(client):
+    warehouse_mart()
     login(client, make_user("devi", "developer"))
     create(client)
     page = client.get("/datasets/postgres://warehouse:5432/mart").content.decode()
@@ -562,17 +567,7 @@ def test_the_dataset_page_shows_the_connection_serving_its_namespace_to_those_wh
 
 
 def test_the_connection_page_links_each_namespace_it_serves_to_its_datasets(client):
-    from lineage.derive import derive_pending
-    from lineage.services import ingest_event
-
-    from .events import dataset, run_event
-
-    ingest_event(
-        event=run_event("COMPLETE", run_id="r", outputs=[dataset("postgres://warehouse:5432", "mart")]),
-        source="cli",
-        derive=False,
-    )
-    derive_pending()
+    warehouse_mart()
     login(client, make_user("devi", "developer"))
     create(client, namespaces=["postgres://warehouse:5432", "finance"])
     page = client.get("/connections/warehouse/").content.decode()

@@ -69,6 +69,14 @@ def _node(request):
     return ref
 
 
+def _walk(ref, visible: set[int] | None, **query):
+    """The directed subgraph around the requested node, walked only through namespaces the reader may see."""
+    start = (ref.kind, ref.node.pk)
+    namespaces = frozenset(visible) if visible is not None else None
+    subgraph, _ = traversal.walk(traversal.Query(start=start, visible_namespaces=namespaces, **query))
+    return subgraph
+
+
 def _forget_renderer_context(response: Response) -> None:
     response.renderer_context = None
 
@@ -163,16 +171,7 @@ class LineageView(ReadView, LineageIngestView):
             raise NodeNotFound(f"{ref.node_id} did not exist at {as_of.isoformat()}")
         visible = _visible(request)
         with traversal.collector_paused():
-            subgraph, _ = traversal.walk(
-                traversal.Query(
-                    start=(ref.kind, ref.node.pk),
-                    depth=depth,
-                    direction=direction,
-                    as_of=as_of,
-                    view=view,
-                    visible_namespaces=frozenset(visible) if visible is not None else None,
-                )
-            )
+            subgraph = _walk(ref, visible, depth=depth, direction=direction, as_of=as_of, view=view)
             answer = presenters.lineage_graph(
                 subgraph, group_by_dag=group == "dag", limit=limit or None, visible=visible
             )
@@ -256,15 +255,7 @@ class ImpactView(ReadView):
             raise BadParameter("nodeId", "impact starts from a dataset or a job")
         as_of = params.moment(request.query_params, "asOf")
         visible = _visible(request)
-        subgraph, _ = traversal.walk(
-            traversal.Query(
-                start=(ref.kind, ref.node.pk),
-                depth=params.MAX_DEPTH,
-                direction=DOWN,
-                as_of=as_of,
-                visible_namespaces=frozenset(visible) if visible is not None else None,
-            )
-        )
+        subgraph = _walk(ref, visible, depth=params.MAX_DEPTH, direction=DOWN, as_of=as_of)
         return Response(presenters.impact(ref, subgraph, visible=visible))
 
 
@@ -328,16 +319,6 @@ class LineageDiffView(ReadView):
         visible = _visible(request)
 
         def at(moment):
-            subgraph, _ = traversal.walk(
-                traversal.Query(
-                    start=(ref.kind, ref.node.pk),
-                    depth=depth,
-                    direction=direction,
-                    as_of=moment,
-                    view=view,
-                    visible_namespaces=frozenset(visible) if visible is not None else None,
-                )
-            )
-            return subgraph
+            return _walk(ref, visible, depth=depth, direction=direction, as_of=moment, view=view)
 
         return Response(presenters.diff(at(since), at(until), since=since, until=until, visible=visible))

@@ -37,6 +37,7 @@ from django.db import connection, connections
 
 from bench.client import LoadResult, http_request, percentile, run_load
 from bench.events import airflow_events
+from governance.celery import SOLO_WORKER
 from governance.tokens import create_token
 from lineage.models import DeriveQueue, RawEvent, Run
 
@@ -246,19 +247,7 @@ class Command(BaseCommand):
                 check=False,
             )
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "governance",
-                "worker",
-                "--pool=solo",
-                "--loglevel=WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            SOLO_WORKER,
             cwd=ROOT,
             env=self.env("governance.settings"),
             stdout=subprocess.DEVNULL,
