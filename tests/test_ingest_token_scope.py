@@ -345,3 +345,24 @@ def test_every_facet_about_another_namespace_is_named_and_none_about_the_own():
     assert scope_warnings(foreign, None) == scope_warnings(foreign, []) == []
     dataset_event = {"dataset": dataset(WAREHOUSE, TABLE, fields=["id"])}
     assert foreign_metadata(dataset_event, "dataset") == []
+
+
+@pytest.mark.django_db
+def test_events_stored_before_the_rule_get_their_tokens_namespaces_for_the_next_rebuild():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("lineage.migrations.0005_raw_event_namespaces_allowed")
+    limited = create_token(name="airflow-only", scope="ingest", namespaces=["airflow"]).token
+    unlimited = create_token(name="all", scope="ingest").token
+    for token, run_id in ((limited, "old-limited"), (unlimited, "old-unlimited"), (None, "old-load")):
+        event = attack()
+        event["run"]["runId"] = run_id
+        values = services._raw_values(event, orjson.dumps(event).decode(), "run", [], token=None, source="api")
+        RawEvent.objects.create(**{**values, "token": token})
+
+    migration.from_tokens(apps, None)
+
+    allowed = dict(RawEvent.objects.values_list("run_id", "namespaces_allowed"))
+    assert allowed == {"old-limited": ["airflow"], "old-unlimited": None, "old-load": None}
