@@ -81,12 +81,16 @@ def derive_batch(*, limit: int) -> int:
     )
     if not claimed:
         return 0
-    raws = RawEvent.objects.filter(id__in=claimed).only("id", "body", "kind", "event_hash", "warnings")
-    events = [
-        ol.parse_event(orjson.loads(raw.body), kind=raw.kind, digest=raw.event_hash, warnings=raw.warnings)
-        for raw in raws
-    ]
-    apply_delta(fold(events))
+    raws = RawEvent.objects.filter(id__in=claimed).only(
+        "id", "body", "kind", "event_hash", "warnings", "namespaces_allowed"
+    )
+    events, scopes = [], {}
+    for raw in raws:
+        event = orjson.loads(raw.body)
+        events.append(ol.parse_event(event, kind=raw.kind, digest=raw.event_hash, warnings=raw.warnings))
+        if raw.namespaces_allowed:  # null or empty: an event that may change everything
+            scopes[raw.event_hash] = frozenset(raw.namespaces_allowed)
+    apply_delta(fold(events, scopes=scopes))
     DeriveQueue.objects.filter(raw_event_id__in=claimed).delete()
     EVENTS_DERIVED.inc(len(claimed))
     return len(claimed)

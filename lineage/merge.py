@@ -9,6 +9,12 @@ The rules: a facet takes the value of the event with the greatest stamp (event t
 and last seen are minima and maxima; a run's state comes from its greatest (rank, stamp), where a terminal
 event (COMPLETE, FAIL, ABORT) outranks START and RUNNING; inputs and outputs are unions, so an event without
 datasets never removes what another event of the run recorded.
+
+Who sent an event limits what it may change: an event sent with a namespace-limited token (its `scope`, kept on
+the raw event) still makes the nodes and edges it names in any namespace (a job in `airflow` legitimately
+writes a table in `postgres://warehouse:5432`), but changes the metadata only of nodes in its scope. Of a
+dataset elsewhere it applies no facets, no input or output facets, no version and no column lineage (the
+output's `columnLineage` facet is that dataset's metadata); of a job elsewhere, no `parent` link to it.
 """
 
 from dataclasses import dataclass, field
@@ -192,11 +198,19 @@ class Delta:
         state.span.add(moment)
         return state
 
-    def add(self, event: ParsedEvent) -> None:
+    def add(self, event: ParsedEvent, scope: frozenset[str] | None = None) -> None:
+        """Fold one event in. `scope`: the namespaces whose metadata it may change, None for all."""
         moment, stamp = event.event_time, event.stamp
+
+        def may_change(namespace: str) -> bool:
+            return scope is None or namespace in scope
+
         if event.kind == "dataset":
             use = event.dataset
-            self._dataset(use.key, moment).facets.add(use.facets, stamp)
+            node = self._dataset(use.key, moment)
+            if not may_change(use.namespace):
+                return
+            node.facets.add(use.facets, stamp)
             if use.facets:
                 version = self.versions.setdefault(
                     (use.key, str(dataset_version_id(*use.key, event.digest))), VersionState()
@@ -205,29 +219,41 @@ class Delta:
                 version.facets.add(use.facets, stamp)
             return
 
+        own = may_change(event.job[0])
         job = self._job(event.job, moment)
-        job.facets.add(event.job_facets, stamp)
+        if own:
+            job.facets.add(event.job_facets, stamp)
         if event.kind == "run":
-            parent_job, _ = parent_of(event.run_facets)
+            run_facets = event.run_facets if own else {}
+            parent_job, _ = parent_of(run_facets)
+            if parent_job is not None and not may_change(parent_job[0]):
+                # Linking a task under a job elsewhere would put it in that job's DAG, its runs and its impact.
+                run_facets = {key: value for key, value in run_facets.items() if key != "parent"}
+                parent_job = None
             if parent_job is not None:
                 self._job(parent_job, moment)
-            if "parent" in event.run_facets:
+            if "parent" in run_facets:
                 job.set_parent(parent_job, stamp)
             run = self.runs.setdefault(event.run_id, RunState())
             run.span.add(moment)
-            run.facets.add(event.run_facets, stamp)
+            run.facets.add(run_facets, stamp)
             run.set_job(event.job, stamp)
             run.add_transition(event)
 
         for direction, uses in (("in", event.inputs), ("out", event.outputs)):
             for use in uses:
-                self._dataset(use.key, moment).facets.add(use.facets, stamp)
+                mine = may_change(use.namespace)
+                node = self._dataset(use.key, moment)
+                if mine:
+                    node.facets.add(use.facets, stamp)
                 self.job_edges.setdefault((event.job, use.key, direction), Span()).add(moment)
                 if event.kind == "run":
                     run_use = self.run_datasets.setdefault((event.run_id, use.key, direction), UseState())
                     run_use.first = _min(run_use.first, moment)
-                    run_use.facets.add(use.io_facets, stamp)
-                if direction == "out":
+                    if mine:
+                        # Input and output facets (quality assertions, statistics) show on the dataset's page.
+                        run_use.facets.add(use.io_facets, stamp)
+                if direction == "out" and mine:
                     self._add_output(event, use)
 
     def _add_output(self, event: ParsedEvent, use) -> None:
@@ -253,8 +279,11 @@ class Delta:
                 self.columns[key] = column
 
 
-def fold(events: list[ParsedEvent]) -> Delta:
+def fold(events: list[ParsedEvent], *, scopes: dict[str, frozenset[str]] | None = None) -> Delta:
+    """The delta of `events`. `scopes` maps an event's digest to the namespaces whose metadata it may change;
+    an event not in it may change everything."""
     delta = Delta()
+    scopes = scopes or {}
     for event in events:
-        delta.add(event)
+        delta.add(event, scopes.get(event.digest))
     return delta

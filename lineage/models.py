@@ -49,6 +49,10 @@ class RawEvent(models.Model):
     token = models.ForeignKey("governance.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source = models.CharField(max_length=16, help_text="api, batch, cli, demo or replay")
     warnings = models.JSONField(default=list, blank=True)
+    # The namespaces whose metadata the event may change: those of the namespace-limited token that sent it, as
+    # they stood when it was accepted; null for all (an unlimited token, an operator's lineage_load, the demo).
+    # On the row, so that derivation and every rebuild apply the same rule whatever later becomes of the token.
+    namespaces_allowed = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["job_namespace", "job_name"], name="rawevent_job")]

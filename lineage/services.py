@@ -16,7 +16,7 @@ from governance.observability import EVENTS_ACCEPTED, EVENTS_REJECTED
 
 from .models import Annotation, DeriveQueue, QuarantinedEvent, RawEvent
 from .openlineage import event_hash
-from .validation import Problem, parse_event_time, validate_event
+from .validation import Problem, foreign_metadata, parse_event_time, scope_warnings, validate_event
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +107,24 @@ def _check(
         return IngestResult(REFUSED, quarantine_id=quarantine_id, errors=errors)
 
     warnings = [p.as_dict() for p in result.warnings]
+    limited_to = None
     if token is not None:
         namespace = event_namespace(event, result.kind)
         if not token.allows_namespace(namespace):
             EVENTS_REJECTED.labels(reason="namespace").inc()
             message = f"this token may not write to namespace {namespace!r}"
             return IngestResult(FORBIDDEN, errors=[Problem("", message).as_dict()])
+        limited_to = sorted(token.namespaces) if token.namespaces else None
+        warnings += [p.as_dict() for p in scope_warnings(foreign_metadata(event, result.kind), limited_to)]
 
-    return _raw_values(event, text, result.kind, warnings, token=token.pk if token else None, source=source), warnings
+    values = _raw_values(event, text, result.kind, warnings, token=token.pk if token else None, source=source)
+    values["namespaces_allowed"] = limited_to
+    return values, warnings
 
 
 def _raw_values(event: dict, text: str, kind: str, warnings: list[dict], *, token: int | None, source: str) -> dict:
-    """The raw event row of a valid event."""
+    """The raw event row of a valid event (of an event that may change every namespace's metadata: the
+    caller narrows `namespaces_allowed`)."""
     run, job, dataset = event.get("run") or {}, event.get("job") or {}, event.get("dataset") or {}
     return {
         "event_hash": event_hash(event),
@@ -134,6 +140,7 @@ def _raw_values(event: dict, text: str, kind: str, warnings: list[dict], *, toke
         "token": token,
         "source": source,
         "warnings": warnings,
+        "namespaces_allowed": None,
     }
 
 
@@ -173,30 +180,44 @@ _RAW_FIELDS = (
     "token",
     "source",
     "warnings",
+    "namespaces_allowed",
 )
+
+
+# Filled in by the one-statement insert from the token it finds: who sent the event and what it may change.
+_TOKEN_FIELDS = ("token", "warnings", "namespaces_allowed")
 
 
 @cache
 def _insert_as_token_sql() -> str:
     """PostgreSQL: the insert of `_insert_sql(1)`, made only if an ingest token that needs no bookkeeping
-    allows it (see `ingest_event_as`). Answers (token id, new row id): no row when the token does not qualify, a
-    null id for a duplicate."""
+    allows it (see `ingest_event_as`). The row gets the token's namespaces, and to the event's own warnings are
+    added those of the candidates (a JSON array of {namespace, warning}: `foreign_metadata`) whose namespace the
+    token is not allowed. Answers (token id, new row id, the token's namespaces or null for all): no row when
+    the token does not qualify, a null id for a duplicate."""
     meta, quote = RawEvent._meta, connection.ops.quote_name
-    fields = [meta.get_field(name) for name in _RAW_FIELDS if name != "token"]
+    fields = [meta.get_field(name) for name in _RAW_FIELDS if name not in _TOKEN_FIELDS]
     tokens = quote(ApiToken._meta.db_table)
     # Parameters are typed by casts: in INSERT ... SELECT, PostgreSQL would take them for text.
     values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields)
-    columns = ", ".join(quote(field.column) for field in fields)
+    columns = ", ".join(quote(field.column) for field in [*fields, *map(meta.get_field, _TOKEN_FIELDS)])
+    refused = (
+        "COALESCE((SELECT jsonb_agg(c.item -> 'warning' ORDER BY c.position) "
+        "FROM jsonb_array_elements(CAST(%s AS jsonb)) WITH ORDINALITY AS c(item, position) "
+        "WHERE NOT jsonb_exists(token.namespaces, c.item ->> 'namespace')), '[]'::jsonb)"
+    )
+    unlimited = "t.namespaces IS NULL OR t.namespaces IN ('[]', 'null')"
     return (
-        f"WITH token AS (SELECT t.id FROM {tokens} t WHERE t.digest = %s AND t.scope = %s "
+        f"WITH token AS (SELECT t.id, CASE WHEN {unlimited} THEN NULL ELSE t.namespaces END AS namespaces "
+        f"FROM {tokens} t WHERE t.digest = %s AND t.scope = %s "
         f"AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > %s) AND t.last_used_at > %s "
-        f"AND (t.namespaces IS NULL OR t.namespaces IN ('[]', 'null') OR jsonb_exists(t.namespaces, %s))), "
-        f"stored AS (INSERT INTO {quote(meta.db_table)} ({columns}, {quote(meta.get_field('token').column)}) "
-        f"SELECT {values}, token.id FROM token ON CONFLICT ({quote('event_hash')}) DO NOTHING "
-        f"RETURNING {quote('id')}), "
+        f"AND ({unlimited} OR jsonb_exists(t.namespaces, %s))), "
+        f"stored AS (INSERT INTO {quote(meta.db_table)} ({columns}) "
+        f"SELECT {values}, token.id, CAST(%s AS jsonb) || {refused}, token.namespaces FROM token "
+        f"ON CONFLICT ({quote('event_hash')}) DO NOTHING RETURNING {quote('id')}), "
         f"queued AS (INSERT INTO {quote(DeriveQueue._meta.db_table)} ({quote('raw_event_id')}) "
         f"SELECT {quote('id')} FROM stored) "
-        f"SELECT token.id, stored.id FROM token LEFT JOIN stored ON TRUE"
+        f"SELECT token.id, stored.id, token.namespaces FROM token LEFT JOIN stored ON TRUE"
     )
 
 
@@ -208,8 +229,9 @@ def ingest_event_as(*, event: Any, body: str, token_digest: str, source: str = "
     was recorded within `governance.tokens.LAST_USED_RESOLUTION` (so nothing about the token needs writing).
     Otherwise it stores nothing and answers None, and the caller takes the usual way (`authenticate_secret`,
     then `ingest_event`), which gives every refusal its answer and does the token's bookkeeping. The checks are
-    those of `ApiToken.is_active`, `ApiToken.allows_namespace` and the ingest view's scope check;
-    tests/test_ingest_api.py holds the two ways to the same answers.
+    those of `ApiToken.is_active`, `ApiToken.allows_namespace` and the ingest view's scope check, and the
+    token's namespaces limit what the event may change as `_check` limits them; tests/test_ingest_api.py and
+    tests/test_ingest_token_scope.py hold the two ways to the same answers and rows.
     """
     from governance.tokens import LAST_USED_RESOLUTION
 
@@ -219,18 +241,24 @@ def ingest_event_as(*, event: Any, body: str, token_digest: str, source: str = "
     if not result.ok:
         return None
     warnings = [p.as_dict() for p in result.warnings]
+    foreign = foreign_metadata(event, result.kind)
     values = _raw_values(event, body, result.kind, warnings, token=None, source=source)
     now = values["received_at"]
-    fields = [RawEvent._meta.get_field(name) for name in _RAW_FIELDS if name != "token"]
+    fields = [RawEvent._meta.get_field(name) for name in _RAW_FIELDS if name not in _TOKEN_FIELDS]
     params = [token_digest, ApiToken.Scope.INGEST, now, now - LAST_USED_RESOLUTION]
     params.append(event_namespace(event, result.kind))
     params += [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    params.append(orjson.dumps(warnings).decode())
+    params.append(orjson.dumps([{"namespace": ns, "warning": p.as_dict()} for ns, p in foreign]).decode())
     with connection.cursor() as cursor:
         cursor.execute(_insert_as_token_sql(), params)
         row = cursor.fetchone()
     if row is None:
         return None
-    raw_id = row[1]
+    raw_id, namespaces = row[1], row[2]
+    if isinstance(namespaces, str | bytes):
+        namespaces = orjson.loads(namespaces)
+    warnings += [p.as_dict() for p in scope_warnings(foreign, namespaces)]
     if raw_id is not None:
         from .tasks import request_derivation
 

@@ -8,6 +8,10 @@ Two levels, because real producers are lenient and refusing an event loses its l
   dataset, input or output facet). A facet that breaks its schema is reported as a warning and left out of
   the derived graph; the event is still accepted and stored whole.
 
+A third kind of warning is not about the schema but about who sent the event: a token limited to some
+namespaces may draw lineage to datasets of other namespaces, but their facets (and a `parent` link to a job
+elsewhere) are not applied; `foreign_metadata` and `scope_warnings` name them.
+
 `format` keywords are not asserted (naive eventTime, non-UUID runId, non-URI producer are accepted, as
 Marquez does), and custom facets only have to be objects.
 """
@@ -222,6 +226,50 @@ def validate_event(event: Any) -> ValidationResult:
                 continue  # custom facet: kept as sent
             result.warnings.extend(_problems(validator, value, (*parts, key)))
     return result
+
+
+def foreign_metadata(event: dict, kind: str) -> list[tuple[str, Problem]]:
+    """What a valid event says about nodes outside its own namespace (the job's), one item per facet: the
+    facets, input facets and output facets of its datasets in other namespaces, and a `parent` run facet that
+    names a job in another namespace. Each as (that namespace, the warning a token not allowed it gets).
+
+    A DatasetEvent has none: its only node is its own dataset.
+    """
+    if kind == "dataset":
+        return []
+    own = event["job"]["namespace"]
+    found = []
+    for _, parts, facets in _facet_positions(event):
+        if parts[0] in ("inputs", "outputs"):
+            namespace = event[parts[0]][parts[1]]["namespace"]
+            keys = list(facets)
+        elif parts == ("run", "facets"):
+            namespace, keys = _parent_namespace(facets.get("parent")), ["parent"]
+        else:
+            continue
+        if namespace is None or namespace == own:
+            continue
+        message = f"the token may not change metadata of namespace {namespace}"
+        found += [(namespace, Problem(pointer((*parts, key)), message)) for key in keys]
+    return found
+
+
+def _parent_namespace(parent: Any) -> str | None:
+    """The namespace of the job a `parent` run facet links to (as `openlineage.parent_of` reads it), or None."""
+    if not isinstance(parent, dict) or parent.get("_deleted") is True or not isinstance(parent.get("job"), dict):
+        return None
+    namespace, name = parent["job"].get("namespace"), parent["job"].get("name")
+    if isinstance(namespace, str) and isinstance(name, str) and namespace and name:
+        return namespace
+    return None
+
+
+def scope_warnings(foreign: list[tuple[str, Problem]], namespaces: list[str] | None) -> list[Problem]:
+    """The items of `foreign_metadata` that a token limited to `namespaces` may not apply (none when it has no
+    limit)."""
+    if not namespaces:
+        return []
+    return [problem for namespace, problem in foreign if namespace not in namespaces]
 
 
 def facet_paths(warnings: list[dict] | list[Problem]) -> set[str]:

@@ -147,7 +147,10 @@ class LineageIngestView(IngestView):
         summary="Send one OpenLineage event (RunEvent, DatasetEvent or JobEvent)",
         request=OpenApiTypes.OBJECT,
         responses={
-            201: OpenApiResponse(description="Accepted and stored; `warnings` name facets that were not applied."),
+            201: OpenApiResponse(
+                description="Accepted and stored; `warnings` name facets that were not applied: facets that break "
+                "their schema, and facets about datasets (or a parent job) of namespaces the token may not change."
+            ),
             200: OpenApiResponse(description="The same event was already stored; nothing changed."),
             400: OpenApiResponse(description="Not JSON, bad gzip, or the event breaks the core schema: `errors`."),
             401: OpenApiResponse(description="No token, or an unknown, expired or revoked one."),
