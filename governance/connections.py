@@ -284,7 +284,7 @@ def reauthenticate(request, *, password: str = "", code: str = "") -> Reauthenti
         detail = {"factors": ["password", "second factor"] if code.strip() else ["password"]}
         audit.record("auth.reauthenticated", actor=user, outcome="success", request=request, detail=detail)
     else:
-        outcome = "denied" if result.locked else "failure"
+        outcome = "denied" if reason == "locked out" else "failure"
         audit.record("auth.reauthenticated", actor=user, outcome=outcome, request=request, detail={"reason": reason})
     return result
 

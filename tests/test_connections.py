@@ -50,8 +50,9 @@ def totp_code(user) -> str:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     device = TOTPDevice.objects.get(user=user, confirmed=True)
-    # django-otp accepts each code once; a test re-authenticating twice within 30 seconds is someone who waited.
-    TOTPDevice.objects.filter(pk=device.pk).update(last_t=-1)
+    # django-otp accepts each code once, and slows down guessing after a wrong one: a test re-authenticating again
+    # within seconds stands for someone who waited.
+    TOTPDevice.objects.filter(pk=device.pk).update(last_t=-1, throttling_failure_count=0)
     return f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():0{device.digits}d}"
 
 
