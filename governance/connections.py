@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django_otp import devices_for_user
 
 from . import audit, crypto, throttling
+from .mfa import mfa_required
 from .models import Connection
 from .permissions import can, has_capability, namespace_scope
 from .roles import USE_CONNECTIONS, VIEW_CONNECTIONS
@@ -250,8 +251,6 @@ def reauthenticate(request, *, password: str = "", code: str = "") -> Reauthenti
     or an unused recovery code) if your role must use one. The password alone would let someone who learnt it
     past the second factor a login asks for. Throttled with logins (governance.throttling); every attempt is
     recorded."""
-    from .mfa import mfa_required
-
     user = request.user
     username = user.get_username()
     needs_code = mfa_required(user)
@@ -329,7 +328,11 @@ def connection_reveal(*, connection: Connection, user, request) -> dict[str, Any
             request=request,
             detail={"reason": "re-authentication needed"},
         )
-        raise ConnectionRefused("confirm your password or a second-factor code first", code="reauth", recorded=True)
+        raise ConnectionRefused(
+            "re-authenticate first: your password, and a second-factor code if your role uses one",
+            code="reauth",
+            recorded=True,
+        )
     secrets = _secrets(connection)
     audit.record("connection.revealed", actor=user, target=connection, outcome="success", request=request)
     return secrets
