@@ -8,6 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -15,7 +17,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import audit, connections, crypto
+from . import audit, connections, crypto, throttling
+from .mfa import mfa_required
 from .models import Connection
 from .permissions import has_capability, require_permission
 from .roles import ADD_CONNECTIONS, CHANGE_CONNECTIONS, DELETE_CONNECTIONS, USE_CONNECTIONS, VIEW_CONNECTIONS
@@ -151,7 +154,9 @@ class ConnectionDetailView(ConnectionAPIMixin, APIView):
         values = dict(data.validated_data)
         values.pop("id", None)
         return Response(
-            connection_json(connections.connection_update(connection=connection, values=values, user=request.user))
+            connection_json(
+                connections.connection_update(connection=connection, values=values, user=request.user, request=request)
+            )
         )
 
     @extend_schema(operation_id="deleteConnection", responses={204: None}, tags=["Connections"])
@@ -163,6 +168,7 @@ class ConnectionDetailView(ConnectionAPIMixin, APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@method_decorator(never_cache, name="dispatch")  # the answer holds secrets: no browser or proxy may keep it
 class ConnectionRevealView(ConnectionAPIMixin, APIView):
     required_permissions = {"POST": [VIEW_CONNECTIONS]}  # the use check, with its audit record, is in the service
 
@@ -203,7 +209,9 @@ class ConnectionTestView(ConnectionAPIMixin, APIView):
 
 class ReauthInput(serializers.Serializer):
     password = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    code = serializers.CharField(required=False, allow_blank=True)
+    code = serializers.CharField(
+        required=False, allow_blank=True, help_text="A current second-factor code; needed too if your role uses one."
+    )
 
 
 class ReauthView(APIView):
@@ -211,7 +219,7 @@ class ReauthView(APIView):
 
     @extend_schema(
         operation_id="reauthenticate",
-        summary="Confirm your password or a second-factor code",
+        summary="Confirm your password (and a second-factor code, if your role uses one)",
         request=ReauthInput,
         responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT},
         tags=["Connections"],
@@ -221,11 +229,14 @@ class ReauthView(APIView):
         data.is_valid(raise_exception=True)
         if getattr(request, "auth", None) is not None:
             return Response({"detail": "tokens cannot re-authenticate"}, status=403)
-        ok = connections.reauthenticate(
+        result = connections.reauthenticate(
             request, password=data.validated_data.get("password", ""), code=data.validated_data.get("code", "")
         )
-        if not ok:
-            return Response({"detail": "that did not match"}, status=400)
+        if result.locked:
+            seconds = str(throttling.cool_off_minutes() * 60)
+            return Response({"detail": result.problem, "locked": True}, status=429, headers={"Retry-After": seconds})
+        if not result.ok:
+            return Response({"detail": result.problem}, status=400)
         return Response({"reauthenticated": True})
 
 
@@ -309,6 +320,7 @@ def connection_page(request, slug: str):
             "may_change": connections.can_change(request.user, connection, CHANGE_CONNECTIONS),
             "may_delete": connections.can_change(request.user, connection, DELETE_CONNECTIONS),
             "fresh": connections.recently_reauthenticated(request),
+            "needs_code": mfa_required(request.user),
         },
     )
 
@@ -322,16 +334,30 @@ def connection_edit_page(request, slug: str):
         request.POST or None, instance=connection, initial={"namespaces_text": ", ".join(connection.namespaces)}
     )
     form.fields["slug"].disabled = True
-    context = {"form": form, "connection": connection}
+    context = {"form": form, "connection": connection, "needs_code": mfa_required(request.user)}
+    status = 200
     if request.method == "POST" and form.is_valid():
+        # The edit form's own `password` is the connection's; the person's own go in reauth_password and reauth_code.
+        typed = request.POST.get("reauth_password", ""), request.POST.get("reauth_code", "")
+        result = connections.reauthenticate(request, password=typed[0], code=typed[1]) if any(typed) else None
         try:
-            connections.connection_update(connection=connection, values=form.values(), user=request.user)
-        except crypto.KeysNotConfigured as error:
-            form.add_error(None, keys_message(error))
-            return render(request, "governance/connection_form.html", context, status=503)
-        messages.info(request, f"Connection {connection.slug} saved.")
-        return redirect("connection-page", slug=connection.slug)
-    return render(request, "governance/connection_form.html", context)
+            if result is not None and not result.ok:
+                form.add_error(None, result.problem)
+                status = 429 if result.locked else 400
+            else:
+                connections.connection_update(
+                    connection=connection, values=form.values(), user=request.user, request=request
+                )
+                messages.info(request, f"Connection {connection.slug} saved.")
+                return redirect("connection-page", slug=connection.slug)
+        except connections.ConnectionRefused as refused:
+            form.add_error(None, refused.reason)
+            status = 403
+        except (crypto.KeysNotConfigured, crypto.SecretError) as error:
+            form.add_error(None, keys_message(error) if isinstance(error, crypto.KeysNotConfigured) else str(error))
+            status = 503
+    context["fresh"] = connections.recently_reauthenticated(request)
+    return render(request, "governance/connection_form.html", context, status=status)
 
 
 @require_POST
@@ -347,6 +373,7 @@ def connection_delete_page(request, slug: str):
 
 @require_POST
 @require_permission(USE_CONNECTIONS)
+@never_cache  # a reveal's page holds secrets: no browser or proxy may keep it
 def connection_use_page(request, slug: str, action: str):
     """The test and reveal buttons. Reveal asks for the password or a code first when needed."""
     connection = connections.visible_connections(request.user).filter(slug=slug).first()
@@ -366,8 +393,10 @@ def connection_use_page(request, slug: str, action: str):
             context["test"] = connections.connection_test(connection=connection, user=request.user, request=request)
         else:
             typed = request.POST.get("password", ""), request.POST.get("code", "")
-            if any(typed) and not connections.reauthenticate(request, password=typed[0], code=typed[1]):
-                messages.error(request, "That did not match.")
+            result = connections.reauthenticate(request, password=typed[0], code=typed[1]) if any(typed) else None
+            if result is not None and not result.ok:
+                messages.error(request, result.problem[:1].upper() + result.problem[1:] + ".")
+                status = 429 if result.locked else status
             context["secrets"] = connections.connection_reveal(
                 connection=connection, user=request.user, request=request
             )
@@ -383,4 +412,5 @@ def connection_use_page(request, slug: str, action: str):
         context["secret_error"] = keys_message(error)
         status = 503
     context["fresh"] = connections.recently_reauthenticated(request)
+    context["needs_code"] = mfa_required(request.user)
     return render(request, "governance/connection.html", context, status=status)

@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django_otp import devices_for_user
 
-from . import audit, crypto
+from . import audit, crypto, throttling
+from .mfa import mfa_required
 from .models import Connection
 from .permissions import can, has_capability, namespace_scope
 from .roles import USE_CONNECTIONS, VIEW_CONNECTIONS
@@ -119,21 +120,110 @@ def connection_create(*, slug: str, values: dict[str, Any], user) -> Connection:
     return connection
 
 
-def connection_update(*, connection: Connection, values: dict[str, Any], user) -> Connection:
+# Where a connection's stored secrets are sent. Changing any of these while keeping a stored secret sends that
+# secret somewhere new (a server of one's own that asks for a cleartext password gets it), so it needs what a
+# reveal needs. The database and login count too: a pooler or proxy (PgBouncer, Supavisor, cloud SQL proxies)
+# routes by database name or user name to a different server.
+ENDPOINT_FIELDS = ("conn_type", "host", "port", "schema", "login")
+# Keys of `extra` that say where, or how safely, the connection goes: any key containing one of these words
+# (host, hostaddr, port, service, endpoint_url, sslmode, sslrootcert, proxy_host, account, region_name, ...).
+ENDPOINT_EXTRA_WORDS = (
+    "host",
+    "port",
+    "addr",
+    "service",
+    "endpoint",
+    "url",
+    "uri",
+    "dsn",
+    "server",
+    "ssl",
+    "tls",
+    "proxy",
+    "tunnel",
+    "account",
+    "region",
+    "database",
+    "dbname",
+)
+
+
+def is_endpoint_extra_key(key: str) -> bool:
+    return any(word in key.lower() for word in ENDPOINT_EXTRA_WORDS)
+
+
+def _blank(value):
+    return None if value in ("", None) else value
+
+
+def redirected_secrets(connection: Connection, values: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(the endpoint fields this change moves, the stored secrets it would keep and send there). A change that
+    replaces every stored secret (a new password, and a new extra where one is stored) sends none of the old."""
+    kept = []
+    if connection.password_encrypted and "password" not in values:
+        kept.append("password")
+    if connection.extra_encrypted and "extra" not in values:
+        kept.append("extra")
+    if not kept:
+        return [], []
+    moved = [
+        field
+        for field in ENDPOINT_FIELDS
+        if field in values and _blank(values[field]) != _blank(getattr(connection, field))
+    ]
+    if "extra" in values:
+        before = _secrets(connection)["extra"] if connection.extra_encrypted else {}
+        after = values["extra"] or {}
+        keys = {key for key in set(before) | set(after) if is_endpoint_extra_key(str(key))}
+        moved += sorted(f"extra.{key}" for key in keys if before.get(key) != after.get(key))
+    return (moved, kept) if moved else ([], [])
+
+
+def connection_update(*, connection: Connection, values: dict[str, Any], user, request=None) -> Connection:
+    """Change a connection. Moving its endpoint while keeping a stored secret is, in effect, a reveal: it needs a
+    recent re-authentication (ConnectionRefused with code "reauth" otherwise) and is recorded as
+    `connection.revealed` with detail.reason "endpoint change", allowed or refused."""
+    refused = None
     with transaction.atomic():
         connection = Connection.objects.select_for_update().get(pk=connection.pk)
-        before = _public(connection)
-        if "owner" in values:
-            connection.owner = values["owner"]
-        for field in PUBLIC_FIELDS:
-            if field in values:
-                setattr(connection, field, values[field])
-        secrets_set = _set_secrets(connection, values)
-        connection.updated_by = user
-        connection.save()
-        changes = audit.diff(before, _public(connection))
-        changes.update({field: audit.CHANGED for field in secrets_set})
-        audit.record("connection.updated", actor=user, target=connection, changes=changes)
+        moved, kept = redirected_secrets(connection, values)
+        if moved and not recently_reauthenticated(request):
+            refused = {"reason": "endpoint change without re-authentication", "fields": moved, "secrets": kept}
+        else:
+            before = _public(connection)
+            if "owner" in values:
+                connection.owner = values["owner"]
+            for field in PUBLIC_FIELDS:
+                if field in values:
+                    setattr(connection, field, values[field])
+            secrets_set = _set_secrets(connection, values)
+            connection.updated_by = user
+            connection.save()
+            if moved:
+                audit.record(
+                    "connection.revealed",
+                    actor=user,
+                    target=connection,
+                    outcome="success",
+                    request=request,
+                    detail={"reason": "endpoint change", "fields": moved, "secrets": kept},
+                )
+            changes = audit.diff(before, _public(connection))
+            changes.update({field: audit.CHANGED for field in secrets_set})
+            audit.record("connection.updated", actor=user, target=connection, changes=changes, request=request)
+    if refused is not None:
+        # Recorded after the (unchanged) transaction, so that the refusal's record stays whatever the caller does.
+        audit.record(
+            "connection.revealed", actor=user, target=connection, outcome="denied", request=request, detail=refused
+        )
+        raise ConnectionRefused(
+            "changing where this connection connects would send its stored "
+            + " and ".join(kept)
+            + " there: re-authenticate first (password, and second-factor code if your role uses one), "
+            "or give a new " + " and ".join(kept) + " in the same change",
+            code="reauth",
+            recorded=True,
+        )
     return connection
 
 
@@ -146,24 +236,67 @@ def connection_delete(*, connection: Connection, user) -> None:
 # --- Using it --------------------------------------------------------------------------------------------
 
 
-def reauthenticate(request, *, password: str = "", code: str = "") -> bool:
-    """Prove it is still you: your password, or a code from your second factor. Valid for a few minutes."""
+@dataclass(frozen=True)
+class Reauthentication:
+    """The answer to a re-authentication. `problem`: what the person is told when it failed; `locked`: the
+    throttle refused it (too many failures), whatever was typed."""
+
+    ok: bool
+    problem: str = ""
+    locked: bool = False
+
+
+def reauthenticate(request, *, password: str = "", code: str = "") -> Reauthentication:
+    """Prove it is still you, for a few minutes: your password, and a current code from your second factor (TOTP,
+    or an unused recovery code) if your role must use one. The password alone would let someone who learnt it
+    past the second factor a login asks for. Throttled with logins (governance.throttling); every attempt is
+    recorded."""
     user = request.user
-    ok = False
-    if password:
-        ok = check_password(password, user.password)
-    elif code:
-        ok = any(device.verify_token(code.strip()) for device in devices_for_user(user, confirmed=True))
-    if ok:
+    username = user.get_username()
+    needs_code = mfa_required(user)
+    if throttling.reauth_locked(request, username=username):
+        minutes = throttling.cool_off_minutes()
+        result = Reauthentication(
+            False, f"too many failed attempts: try again in {minutes} minutes (nothing was checked)", locked=True
+        )
+        reason = "locked out"
+    elif not password:
+        result, reason = Reauthentication(False, "your password is needed"), "no password"
+    elif needs_code and not code.strip():
+        # Not a guess, so not counted: the password is not even checked until both are given.
+        result, reason = Reauthentication(False, "a second-factor code is needed too"), "no second-factor code"
+    else:
+        password_ok = check_password(password, user.password)
+        # Checked even after a wrong password (so the answer does not tell which was wrong), and when given by
+        # someone who need not use one: what was typed must match.
+        code_ok = not code.strip() or _second_factor_ok(user, code)
+        result, reason = Reauthentication(password_ok and code_ok), ""
+        if not result.ok:
+            locked = throttling.reauth_failed(request, username=username)
+            problem = "that password and second-factor code did not match" if needs_code else "that did not match"
+            if locked:
+                problem += f"; too many failed attempts: try again in {throttling.cool_off_minutes()} minutes"
+            result, reason = Reauthentication(False, problem, locked=locked), "did not match"
+    if result.ok:
         request.session[REAUTH_AT] = int(time.time())
-    audit.record("auth.reauthenticated", actor=user, outcome="success" if ok else "failure", request=request)
-    return ok
+        throttling.reauth_succeeded(request, username=username)
+        detail = {"factors": ["password", "second factor"] if code.strip() else ["password"]}
+        audit.record("auth.reauthenticated", actor=user, outcome="success", request=request, detail=detail)
+    else:
+        outcome = "denied" if reason == "locked out" else "failure"
+        audit.record("auth.reauthenticated", actor=user, outcome=outcome, request=request, detail={"reason": reason})
+    return result
+
+
+def _second_factor_ok(user, code: str) -> bool:
+    code = code.strip().replace(" ", "").replace("-", "").lower()
+    return any(device.verify_token(code) for device in devices_for_user(user, confirmed=True))
 
 
 def recently_reauthenticated(request) -> bool:
     from django.conf import settings
 
-    at = request.session.get(REAUTH_AT) if hasattr(request, "session") else None
+    at = request.session.get(REAUTH_AT) if request is not None and hasattr(request, "session") else None
     return at is not None and time.time() - at <= settings.TRIBUTARY_REAUTH_SECONDS
 
 
@@ -195,7 +328,11 @@ def connection_reveal(*, connection: Connection, user, request) -> dict[str, Any
             request=request,
             detail={"reason": "re-authentication needed"},
         )
-        raise ConnectionRefused("confirm your password or a second-factor code first", code="reauth", recorded=True)
+        raise ConnectionRefused(
+            "re-authenticate first: your password, and a second-factor code if your role uses one",
+            code="reauth",
+            recorded=True,
+        )
     secrets = _secrets(connection)
     audit.record("connection.revealed", actor=user, target=connection, outcome="success", request=request)
     return secrets
