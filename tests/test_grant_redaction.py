@@ -8,6 +8,8 @@ granted `airflow` only; vera, an unrestricted viewer, sees everything, which pro
 
 import pytest
 
+from lineage.models import RawEvent
+
 from .conftest import login, make_user
 from .events import dataset, facet, job_type, run_event
 
@@ -87,11 +89,14 @@ API_READS = (
     f"/api/v1/jobs/runs/{RUN}/facets?type=job",
     "/api/v1/events/lineage",
     "/api/v1/search?q=a",
+    "/api/v1/search?q=sal",
     f"/api/v1/lineage?nodeId=dataset:{SEEN}:report",
     f"/api/v1/lineage?nodeId=job:{SEEN}:etl.load&group=dag",
     f"/api/v1/column-lineage?nodeId=dataset:{SEEN}:report",
     f"/api/v1/impact?nodeId=dataset:{SEEN}:staging",
     f"/api/v1/impact?nodeId=job:{SEEN}:etl.load",
+    f"/api/v1/lineage/diff?nodeId=dataset:{SEEN}:report&from=2020-01-01T00:00:00Z",
+    "/api/v1/lineage/report",
 )
 PAGES = (
     "/",
@@ -99,6 +104,7 @@ PAGES = (
     f"/datasets/{SEEN}/staging",
     f"/jobs/{SEEN}/etl.load",
     "/search/?q=a",
+    "/search/?q=sal",
     f"/impact/?nodeId=dataset:{SEEN}:staging",
     f"/lineage/?nodeId=dataset:{SEEN}:report",
 )
@@ -132,3 +138,91 @@ def test_a_viewer_granted_one_namespace_reads_no_name_of_another(vic, path):
 )
 def test_an_unrestricted_viewer_still_reads_the_other_namespace_there(vera, path):
     assert HIDDEN in vera.get(path).content.decode()
+
+
+# --- What stands in for the hidden names ------------------------------------------------------------------
+
+
+def restricted(kind: str, text: str) -> bool:
+    prefix = f"restricted:{kind}:"
+    return text.startswith(prefix) and text[len(prefix) :].isdigit()
+
+
+def test_the_column_lineage_facet_shows_a_hidden_input_field_as_a_placeholder(vic):
+    report = vic.get(f"/api/v1/namespaces/{SEEN}/datasets/report").json()
+    hidden, shown = report["facets"]["columnLineage"]["fields"]["total"]["inputFields"]
+    assert shown == {"namespace": SEEN, "name": "staging", "field": "amount", "transformations": [{"type": "DIRECT"}]}
+    assert restricted("dataset", hidden.pop("name"))
+    assert hidden == {"namespace": "restricted", "field": "restricted", "transformations": [{"type": "DIRECT"}]} | {
+        "restricted": True
+    }
+    # Marquez's derived columnLineage lists what the reader may follow, as /api/v1/column-lineage does.
+    total = next(f for f in report["columnLineage"] if f["name"] == "total")
+    assert [(i["namespace"], i["dataset"], i["field"]) for i in total["inputFields"]] == [(SEEN, "staging", "amount")]
+
+
+def test_a_symlink_into_a_hidden_namespace_is_a_placeholder(vic):
+    report = vic.get(f"/api/v1/namespaces/{SEEN}/datasets/report").json()
+    (link,) = report["symlinks"]
+    assert link["namespace"] == "restricted" and restricted("dataset", link["name"]) and link["restricted"]
+    (identifier,) = report["facets"]["symlinks"]["identifiers"]
+    assert identifier == link  # one placeholder per hidden dataset within an answer
+
+
+def test_a_hidden_parent_job_and_run_are_placeholders_wherever_they_appear(vic):
+    job = vic.get(f"/api/v1/namespaces/{SEEN}/jobs/etl.load").json()
+    assert job["parent"] == job["dag"] == {"namespace": "restricted", "name": job["parentJobName"]}
+    assert restricted("job", job["parentJobName"])
+    parent = job["latestRun"]["facets"]["parent"]
+    assert parent["job"] == {"namespace": "restricted", "name": job["parentJobName"], "restricted": True}
+    assert restricted("run", parent["run"]["runId"])
+    run = vic.get(f"/api/v1/jobs/runs/{RUN}").json()
+    assert restricted("run", run["parentRunId"]) and run["facets"]["parent"]["run"]["runId"] == run["parentRunId"]
+
+
+def test_a_narrowed_reader_gets_raw_events_redacted_and_others_get_them_verbatim(client, estate):
+    login(client, make_user("vic", "viewer", namespaces=(SEEN,)))
+    (event,) = client.get("/api/v1/events/lineage").json()["events"]  # the vault jobs' events are not theirs
+    assert event["job"] == {"namespace": SEEN, "name": "etl.load", "facets": {}}
+    staging, hidden = event["inputs"]
+    assert staging["name"] == "staging"
+    assert hidden == {"namespace": "restricted", "name": hidden["name"], "facets": {}, "restricted": True}
+    login(client, make_user("vera", "viewer"))
+    body = client.get("/api/v1/events/lineage").content.decode()
+    for raw in RawEvent.objects.values_list("body", flat=True):
+        assert raw in body
+
+
+def test_the_graph_names_a_jobs_hidden_dag_by_a_placeholder_of_its_own(vic):
+    nodes = vic.get("/api/v1/lineage", {"nodeId": f"job:{SEEN}:etl.load"}).json()["graph"]
+    load = next(n for n in nodes if n["id"] == f"job:{SEEN}:etl.load")
+    dag = load["data"]["dag"]
+    assert load["data"]["parent"] == dag and dag["namespace"] == "restricted" and restricted("job", dag["name"])
+    assert load["data"]["parentJobName"] == dag["name"]
+    assert dag["name"] not in {n["id"] for n in nodes}  # the DAG is not a node here: the task that wrote staging is
+    grouped = vic.get("/api/v1/lineage", {"nodeId": f"job:{SEEN}:etl.load", "group": "dag"}).json()["graph"]
+    assert f"job:{SEEN}:etl.load" in {n["id"] for n in grouped}  # not folded into a DAG the reader cannot see
+
+
+def test_impact_groups_jobs_under_a_hidden_dag_by_its_placeholder(vic, client):
+    body = vic.get("/api/v1/impact", {"nodeId": f"dataset:{SEEN}:staging"}).json()
+    (group,) = body["dags"]
+    assert restricted("job", group["dag"]) and [j["name"] for j in group["jobs"]] == ["etl.load"]
+    page = vic.get("/impact/", {"nodeId": f"dataset:{SEEN}:staging"}).content.decode()
+    assert "a job in a namespace you cannot see" in page
+
+
+def test_the_dataset_page_says_a_hidden_job_wrote_a_version_without_naming_or_linking_it(vic):
+    page = vic.get(f"/datasets/{SEEN}/staging").content.decode()
+    assert "written by <span" in page and "a job in a namespace you cannot see" in page
+    assert f"/jobs/{HIDDEN}" not in page
+
+
+def test_the_dataset_page_links_the_writer_for_an_unrestricted_viewer(vera):
+    page = vera.get(f"/datasets/{SEEN}/staging").content.decode()
+    assert f'written by <a href="/jobs/{HIDDEN}/vault_dag.payout">vault_dag.payout</a>' in page
+
+
+def test_the_job_page_says_its_dag_is_hidden(vic):
+    page = vic.get(f"/jobs/{SEEN}/etl.load").content.decode()
+    assert "Its DAG is in a namespace you cannot see." in page
