@@ -273,8 +273,12 @@ def lineage_graph(
         # A task stands in for its DAG: its edges move to the DAG node, which takes the smallest member depth.
         dag_of = {pk: row["dag_id"] for pk, row in jobs.items() if row["dag_id"] and row["dag_id"] != pk}
         jobs.update(job_rows(set(dag_of.values()) - set(jobs)))
-        # A task whose DAG the reader may not see stays itself rather than vanish into a restricted node.
-        dag_of = {pk: dag for pk, dag in dag_of.items() if not ids.is_restricted(("job", dag))}
+        # A task the reader may see stays itself rather than vanish into a DAG they may not see.
+        dag_of = {
+            pk: dag
+            for pk, dag in dag_of.items()
+            if ids.is_restricted(("job", pk)) or not ids.is_restricted(("job", dag))
+        }
 
         def grouped(node: Node) -> Node:
             return ("job", dag_of[node[1]]) if node[0] == "job" and node[1] in dag_of else node
