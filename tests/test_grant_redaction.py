@@ -226,3 +226,58 @@ def test_the_dataset_page_links_the_writer_for_an_unrestricted_viewer(vera):
 def test_the_job_page_says_its_dag_is_hidden(vic):
     page = vic.get(f"/jobs/{SEEN}/etl.load").content.decode()
     assert "Its DAG is in a namespace you cannot see." in page
+
+
+def test_a_version_of_a_dataset_read_alone_is_redacted_like_the_list(vic):
+    path = f"/api/v1/namespaces/{SEEN}/datasets/report"
+    version = vic.get(path).json()["currentVersion"]
+    assert leaks(vic, f"{path}/versions/{version}") == []
+
+
+# --- The redaction itself (pure) --------------------------------------------------------------------------
+
+
+def test_redaction_replaces_every_reference_into_a_hidden_namespace_and_keeps_the_rest():
+    from lineage.presenters import Redaction
+
+    redaction = Redaction({SEEN})
+    facets = {
+        "lifecycleStateChange": {
+            "lifecycleStateChange": "RENAME",
+            "previousIdentifier": {"namespace": HIDDEN, "name": "salaries"},
+        },
+        "parent": {
+            "job": {"namespace": SEEN, "name": "etl"},
+            "run": {"runId": "etl-run"},
+            "root": {"job": {"namespace": HIDDEN, "name": "vault_dag"}, "run": {"runId": "vault-dag-run-1"}},
+        },
+        "columnLineage": {
+            "dataset": [
+                {
+                    "namespace": HIDDEN,
+                    "name": "salaries",
+                    "field": "salary_amount",
+                    "transformations": [
+                        {"type": "INDIRECT", "subtype": "FILTER", "description": "salaries > 0", "masking": False}
+                    ],
+                }
+            ]
+        },
+        "ownership": {"owners": [{"name": "team:payroll", "type": "team"}]},
+    }
+    redacted = redaction.facets(facets)
+    assert redacted["lifecycleStateChange"]["previousIdentifier"] == {
+        "namespace": "restricted",
+        "name": "restricted:dataset:1",
+        "restricted": True,
+    }
+    assert redacted["parent"]["job"] == facets["parent"]["job"] and redacted["parent"]["run"] == {"runId": "etl-run"}
+    assert redacted["parent"]["root"] == {
+        "job": {"namespace": "restricted", "name": "restricted:job:2", "restricted": True},
+        "run": {"runId": "restricted:run:3"},
+    }
+    (hidden,) = redacted["columnLineage"]["dataset"]
+    assert hidden["name"] == "restricted:dataset:1"  # the same dataset keeps its number within the answer
+    assert hidden["transformations"] == [{"type": "INDIRECT", "subtype": "FILTER", "masking": False}]
+    assert redacted["ownership"] == facets["ownership"]
+    assert Redaction(None).facets(facets) is facets  # an unrestricted reader's facets are not even copied
