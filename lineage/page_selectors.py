@@ -49,6 +49,8 @@ RUN_HISTORY = 50
 CHART_RUNS = 100
 VERSIONS_SCANNED = 500  # schema history is diffed over a dataset's latest versions only
 ANNOTATION_MATCHES = 200
+# How a page names a dataset or job of a namespace the reader may not see (the graph's restricted node, in words).
+HIDDEN = {"dataset": "a dataset in a namespace you cannot see", "job": "a job in a namespace you cannot see"}
 
 # --- URLs of pages ---------------------------------------------------------------------------------------
 
@@ -469,6 +471,16 @@ def _quality(dataset: Dataset, *, user) -> list[dict[str, Any]]:
     return found
 
 
+def _writer(run: Run | None, visible: set[int] | None) -> dict[str, str] | None:
+    """The job of the run that wrote a version, linked; one of a namespace the reader may not see is only said
+    to exist (nor its run's state: the graph shows a restricted node with no data at all)."""
+    if run is None:
+        return None
+    if visible is not None and run.job.namespace_id not in visible:
+        return {"name": HIDDEN["job"], "url": "", "state": ""}
+    return {"name": run.job.name, "url": job_url(run.job.namespace.name, run.job.name), "state": run.state}
+
+
 def dataset_page(*, user, dataset: Dataset) -> dict[str, Any]:
     annotation = annotation_for("dataset", dataset)
     labels = _labels(dataset, annotation)
@@ -503,6 +515,9 @@ def dataset_page(*, user, dataset: Dataset) -> dict[str, Any]:
         .order_by("-created_at", "-pk")[:VERSIONS_SCANNED]
     )
     version_count = DatasetVersion.objects.filter(dataset=dataset).count()
+    visible = visible_namespace_ids(user)
+    for version in versions:
+        version.writer = _writer(version.run, visible)
     changes = schema_history(list(reversed(versions)))
     uses = list(
         filter_visible(RunDataset.objects.filter(dataset=dataset), user, "run__job__namespace_id")
@@ -597,10 +612,15 @@ def _datasets_of(job: Job, *, user, direction: str) -> list[dict[str, Any]]:
 def job_page(*, user, job: Job) -> dict[str, Any]:
     annotation = annotation_for("job", job)
     labels = _labels(job, annotation)
+    visible = visible_namespace_ids(user)
     dag = job.dag if job.dag_id else None
-    if dag is not None and dag.namespace_id != job.namespace_id:
-        visible = visible_namespace_ids(user)
-        dag = dag if visible is None or dag.namespace_id in visible else None
+    dag_hidden = dag is not None and visible is not None and dag.namespace_id not in visible
+    if dag_hidden:
+        dag = None
+    parent = job.parent if job.parent_id else None
+    parent_note = ""
+    if parent is not None and parent.pk != job.dag_id:
+        parent_note = parent.name if visible is None or parent.namespace_id in visible else HIDDEN["job"]
     siblings: list[Job] = []
     if dag is not None:
         siblings = list(
@@ -620,7 +640,8 @@ def job_page(*, user, job: Job) -> dict[str, Any]:
         **labels,
         "dag": dag,
         "dag_url": job_url(dag.namespace.name, dag.name) if dag is not None else "",
-        "parent": job.parent if job.parent_id else None,
+        "dag_hidden": dag_hidden,
+        "parent_note": parent_note,
         "siblings": [
             {
                 "name": s.name,
@@ -683,6 +704,10 @@ def impact_page(*, user, ref: NodeRef) -> dict[str, Any]:
     def link(text: str | None) -> dict[str, str] | None:
         if not text:
             return None
+        kind, _, _ = text.partition(":")
+        if kind == presenters.RESTRICTED:
+            hidden_kind = text.split(":")[1]
+            return {"id": text, "label": HIDDEN.get(hidden_kind, HIDDEN["job"]), "url": ""}
         parts = _split_id(text, namespaces=namespaces)
         if parts is None:
             return {"id": text, "label": text, "url": ""}

@@ -1,6 +1,7 @@
 """Turning traversal answers into the API's JSON: Marquez's graph shape, column lineage, impact, diff."""
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from django.db import connection
 
 from .graph import Node, Subgraph, recommendations
 from .graph import impact as impact_analysis
-from .models import Annotation, ColumnLineage, Dataset, DatasetField
+from .models import Annotation, ColumnLineage, Dataset, DatasetField, Namespace
 from .selectors import node_id
 from .traversal import dataset_rows, ids_in, job_rows
 
@@ -49,8 +50,12 @@ def dataset_data(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def job_data(row: dict[str, Any], *, inputs: list[dict], outputs: list[dict]) -> dict[str, Any]:
-    """Marquez's JobData, plus the Airflow grouping (jobType, parent, dag) and owners."""
+def job_data(
+    row: dict[str, Any], *, inputs: list[dict], outputs: list[dict], redaction: "Redaction | None" = None
+) -> dict[str, Any]:
+    """Marquez's JobData, plus the Airflow grouping (jobType, parent, dag) and owners; a parent or DAG in a
+    namespace the reader may not see is named by its placeholder."""
+    redaction = redaction or Redaction(None)
     latest = None
     if row["run_id"]:
         latest = {
@@ -59,14 +64,14 @@ def job_data(row: dict[str, Any], *, inputs: list[dict], outputs: list[dict]) ->
             "startedAt": iso(row["run_started_at"]),
             "endedAt": iso(row["run_ended_at"]),
         }
-    parent = {"namespace": row["parent_namespace"], "name": row["parent_name"]} if row["parent_name"] else None
-    dag = {"namespace": row["dag_namespace"], "name": row["dag_name"]} if row["dag_name"] else None
+    parent = redaction.job_ref(row["parent_namespace"], row["parent_name"])
+    dag = redaction.job_ref(row["dag_namespace"], row["dag_name"])
     return {
         "id": {"namespace": row["namespace"], "name": row["name"]},
         "type": "STREAM" if row["processing_type"] == "STREAMING" else "BATCH",
         "name": row["name"],
         "simpleName": row["name"].rsplit(".", 1)[-1],
-        "parentJobName": row["parent_name"],
+        "parentJobName": parent["name"] if parent else None,
         "createdAt": iso(row["created_at"]),
         "updatedAt": iso(row["updated_at"]),
         "namespace": row["namespace"],
@@ -83,12 +88,112 @@ def job_data(row: dict[str, Any], *, inputs: list[dict], outputs: list[dict]) ->
     }
 
 
+class Redaction:
+    """Names of namespaces a reader may not see, replaced the way the lineage graph replaces hidden nodes.
+
+    A hidden dataset or job is `restricted:<kind>:<n>`, numbered in the order an answer first meets it, the same
+    number wherever it appears in that answer (as a graph node, a job's parent, a facet's input field). Raw facets
+    and raw events name other datasets and jobs as `{namespace, name, ...}` objects (columnLineage's input fields,
+    symlinks, the parent run facet, an event's inputs and outputs); `facets` and `event` replace every such object
+    whose namespace the reader may not see by a placeholder that keeps its keys and says nothing else:
+    `{"namespace": "restricted", "name": "restricted:dataset:1", "field": "restricted", "restricted": true}`.
+
+    Pure: the visible namespace names come in (None: the reader sees every namespace, and nothing is copied).
+    """
+
+    def __init__(self, visible: Iterable[str] | None):
+        self.visible = None if visible is None else frozenset(visible)
+        self.numbers: dict[tuple[str, str, str], str] = {}
+
+    def hides(self, namespace: Any) -> bool:
+        return self.visible is not None and namespace not in self.visible
+
+    def placeholder(self, kind: str, namespace: str, name: str) -> str:
+        key = (kind, namespace, name)
+        if key not in self.numbers:
+            self.numbers[key] = f"{RESTRICTED}:{kind}:{len(self.numbers) + 1}"
+        return self.numbers[key]
+
+    def job_ref(self, namespace: str | None, name: str | None) -> dict[str, str] | None:
+        """`{namespace, name}` of a job, or its placeholder."""
+        if name is None:
+            return None
+        if self.hides(namespace):
+            return {"namespace": RESTRICTED, "name": self.placeholder("job", namespace, name)}
+        return {"namespace": namespace, "name": name}
+
+    def run_id(self, run_id: str, *, job_namespace: str | None) -> str:
+        """A run's id, or a placeholder when its job is in a hidden namespace."""
+        if run_id and self.hides(job_namespace):
+            return self.placeholder("run", job_namespace, run_id)
+        return run_id
+
+    def facets(self, facets: dict[str, Any]) -> dict[str, Any]:
+        """Facets (of a dataset, job, run or use) with hidden datasets and jobs replaced."""
+        return facets if self.visible is None else self._walk(facets, None)
+
+    def references(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A list of `{namespace, name, ...}` references (a dataset's symlinks), hidden ones replaced."""
+        return items if self.visible is None else self._walk(items, None)
+
+    def event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An OpenLineage event as received, with hidden inputs, outputs and facet references replaced."""
+        return event if self.visible is None else self._walk(event, None)
+
+    def _walk(self, value: Any, key: str | None) -> Any:
+        if isinstance(value, list):
+            return [self._walk(item, key) for item in value]
+        if not isinstance(value, dict):
+            return value
+        namespace, name = value.get("namespace"), value.get("name")
+        if isinstance(namespace, str) and isinstance(name, str) and self.hides(namespace):
+            return self._placeholder(value, "job" if key == "job" else "dataset")
+        walked = {k: self._walk(v, k) for k, v in value.items()}
+        job = value.get("job")
+        # The parent run facet (and its `root`): the run of a hidden job is named by a placeholder too.
+        if isinstance(job, dict) and self.hides(job.get("namespace")) and isinstance(value.get("run"), dict):
+            run = dict(walked["run"])
+            if isinstance(run.get("runId"), str):
+                run["runId"] = self.run_id(run["runId"], job_namespace=job["namespace"])
+            walked["run"] = run
+        return walked
+
+    def _placeholder(self, reference: dict[str, Any], kind: str) -> dict[str, Any]:
+        shown: dict[str, Any] = {
+            "namespace": RESTRICTED,
+            "name": self.placeholder(kind, reference["namespace"], reference["name"]),
+        }
+        if "field" in reference:
+            shown["field"] = RESTRICTED
+        if "facets" in reference:
+            shown["facets"] = {}
+        if isinstance(reference.get("transformations"), list):
+            # What kind of dependency it is (direct, masked) belongs to the visible output; a description may
+            # quote the hidden names.
+            shown["transformations"] = [
+                {k: t[k] for k in ("type", "subtype", "masking") if k in t}
+                for t in reference["transformations"]
+                if isinstance(t, dict)
+            ]
+        shown["restricted"] = True
+        return shown
+
+
+def redaction_for(visible: set[int] | None) -> Redaction:
+    """The redaction of an answer for a reader who may see the namespaces `visible` (ids; None: all)."""
+    if visible is None:
+        return Redaction(None)
+    return Redaction(Namespace.objects.filter(id__in=visible).values_list("name", flat=True))
+
+
 class Identities:
     """Node ids of an answer; a node the user may not see gets an id that says only its type."""
 
-    def __init__(self, datasets: dict, jobs: dict, visible: set[int] | None):
+    def __init__(self, datasets: dict, jobs: dict, visible: set[int] | None, redaction: Redaction | None = None):
         self.datasets, self.jobs, self.visible = datasets, jobs, visible
-        self.restricted: dict[Node, str] = {}
+        # Restricted nodes are numbered by the answer's redaction, so a hidden job has one placeholder whether it
+        # shows as a node or as another job's parent.
+        self.redaction = redaction or Redaction(None)
         self.named: dict[Node, str] = {}
 
     def row(self, node: Node) -> dict | None:
@@ -102,11 +207,9 @@ class Identities:
         named = self.named.get(node)
         if named is not None:
             return named
-        if self.is_restricted(node):
-            if node not in self.restricted:
-                self.restricted[node] = f"{RESTRICTED}:{node[0]}:{len(self.restricted) + 1}"
-            return self.restricted[node]
         row = self.row(node)
+        if self.is_restricted(node):
+            return self.redaction.placeholder(node[0], row["namespace"], row["name"])
         named = self.named[node] = node_id(node[0], row["namespace"], row["name"])
         return named
 
@@ -162,13 +265,20 @@ def lineage_graph(
     datasets = dataset_rows([pk for kind, pk in subgraph.depths if kind == "dataset"])
     jobs = job_rows([pk for kind, pk in subgraph.depths if kind == "job"])
     depths, edges = dict(subgraph.depths), set(subgraph.edges)
-    ids = Identities(datasets, jobs, visible)
+    redaction = redaction_for(visible)
+    ids = Identities(datasets, jobs, visible, redaction)
     members: dict[Node, list[str]] = defaultdict(list)
 
     if group_by_dag:
         # A task stands in for its DAG: its edges move to the DAG node, which takes the smallest member depth.
         dag_of = {pk: row["dag_id"] for pk, row in jobs.items() if row["dag_id"] and row["dag_id"] != pk}
         jobs.update(job_rows(set(dag_of.values()) - set(jobs)))
+        # A task the reader may see stays itself rather than vanish into a DAG they may not see.
+        dag_of = {
+            pk: dag
+            for pk, dag in dag_of.items()
+            if ids.is_restricted(("job", pk)) or not ids.is_restricted(("job", dag))
+        }
 
         def grouped(node: Node) -> Node:
             return ("job", dag_of[node[1]]) if node[0] == "job" and node[1] in dag_of else node
@@ -219,7 +329,7 @@ def lineage_graph(
         elif kind == "dataset":
             data = dataset_data(row)
         else:
-            data = job_data(row, inputs=inputs.get(node, []), outputs=outputs.get(node, []))
+            data = job_data(row, inputs=inputs.get(node, []), outputs=outputs.get(node, []), redaction=redaction)
             if members.get(node):
                 data["members"] = sorted(members[node])
         if node not in hidden:
@@ -356,18 +466,21 @@ def impact(ref, subgraph: Subgraph, *, visible: set[int] | None = None) -> dict[
 
     analysis = impact_analysis(start, subgraph, name=job_name)
     datasets = dataset_rows(analysis.datasets)
-    ids = Identities(datasets, jobs, visible)
+    redaction = redaction_for(visible)
+    ids = Identities(datasets, jobs, visible, redaction)
     visible_datasets = [pk for pk in analysis.datasets if not ids.is_restricted(("dataset", pk))]
     visible_jobs = [pk for pk in analysis.jobs if not ids.is_restricted(("job", pk))]
 
     by_dag: dict[str | None, list[dict]] = defaultdict(list)
     dag_rows = job_rows({jobs[pk]["dag_id"] for pk in visible_jobs if jobs[pk]["dag_id"]} - set(jobs))
     dag_rows.update(jobs)
+    # A visible job's DAG may be in a namespace the reader may not see: it is named by its placeholder.
+    dag_ids = Identities(datasets, dag_rows, visible, redaction)
     owners: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"datasets": [], "jobs": []})
     for pk in visible_jobs:
         row = jobs[pk]
         dag_id = row["dag_id"]
-        dag_key = node_id("job", dag_rows[dag_id]["namespace"], dag_rows[dag_id]["name"]) if dag_id else None
+        dag_key = dag_ids(("job", dag_id)) if dag_id else None
         job_id = ids(("job", pk))
         by_dag[dag_key].append(
             {
@@ -400,9 +513,7 @@ def impact(ref, subgraph: Subgraph, *, visible: set[int] | None = None) -> dict[
         {
             "id": ids(("job", pk)),
             "datasetsCutOff": score,
-            "dag": (lambda r: node_id("job", dag_rows[r]["namespace"], dag_rows[r]["name"]) if r else None)(
-                jobs[pk]["dag_id"]
-            ),
+            "dag": dag_ids(("job", jobs[pk]["dag_id"])) if jobs[pk]["dag_id"] else None,
         }
         for pk, score in analysis.critical
         if not ids.is_restricted(("job", pk))
@@ -442,7 +553,7 @@ def diff(
     nodes = set(before.depths) | set(after.depths)
     datasets = dataset_rows([pk for kind, pk in nodes if kind == "dataset"])
     jobs = job_rows([pk for kind, pk in nodes if kind == "job"])
-    ids = Identities(datasets, jobs, visible)
+    ids = Identities(datasets, jobs, visible, redaction_for(visible))
 
     def described(node_set, edge_set):
         return {

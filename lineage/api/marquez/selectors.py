@@ -3,7 +3,8 @@
 Every listing runs a fixed number of queries whatever its length: the latest run, current version and last
 modification of each row come from correlated subqueries on indexed columns, and runs, their datasets and column
 lineage are loaded for the whole page at once. Everything goes through `lineage.selectors`' visibility filters, so
-an object in a namespace the user may not read is answered like one that does not exist.
+an object in a namespace the user may not read is answered like one that does not exist; and the facets and raw
+events shown go through the answer's `Redaction`, so those naming such objects name placeholders instead.
 """
 
 import re
@@ -12,6 +13,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+import orjson
 from django.db.models import Case, CharField, F, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
@@ -30,12 +32,21 @@ from ...models import (
 )
 from ...models import RunState as State
 from ...openlineage import dataset_version_id
+from ...presenters import Redaction, redaction_for
 from ...selectors import NodeNotFound
 from . import shapes
 
 LATEST_RUNS = 10  # runs in a job's `latestRuns`, as Marquez
 # Columns of a job that is only named (a run's job, a job's parent or DAG): not loaded.
 JOB_DETAILS = ("facets", "facet_stamps", "parent_stamp", "sql", "description", "owners", "tags")
+
+
+def _redaction(user) -> Redaction:
+    """What the user's answers redact: names of the namespaces they may not see (worked out once per request)."""
+    cached = getattr(user, "_tributary_redaction", None)
+    if cached is None:
+        cached = user._tributary_redaction = redaction_for(base.visible_namespace_ids(user))
+    return cached
 
 
 def _page(queryset: QuerySet, limit: int, offset: int) -> list:
@@ -112,7 +123,8 @@ def _runs_json(runs: list[Run], *, user) -> list[dict[str, Any]]:
         else:
             version = str(read) if read else None
         io[run_pk].append((direction, namespace_name, name, version, shapes.live_facets(io_facets)))
-    return [shapes.run(run, io=io[run.pk]) for run in runs]
+    redaction = _redaction(user)
+    return [shapes.run(run, io=io[run.pk], redaction=redaction) for run in runs]
 
 
 def run_or_404(*, user, run_id: str) -> Run:
@@ -130,7 +142,7 @@ def run_facets(*, user, run_id: str, kind: str) -> dict[str, Any]:
     """Marquez's facets of a run: the run's own, or its job's (`kind` job)."""
     run = run_or_404(user=user, run_id=run_id)
     facets = run.job.facets if kind == "job" else run.facets
-    return {"runId": run.run_id, "facets": shapes.live_facets(facets)}
+    return {"runId": run.run_id, "facets": _redaction(user).facets(shapes.live_facets(facets))}
 
 
 # --- Datasets --------------------------------------------------------------------------------------------
@@ -170,6 +182,7 @@ def _column_lineage(datasets: list[Dataset], *, user) -> dict[int, list[dict[str
 
 def _datasets_json(rows: list[Dataset], *, namespace_name: str, user) -> list[dict[str, Any]]:
     lineage = _column_lineage(rows, user=user)
+    redaction = _redaction(user)
     return [
         shapes.dataset(
             row,
@@ -177,6 +190,7 @@ def _datasets_json(rows: list[Dataset], *, namespace_name: str, user) -> list[di
             current_version=row.current_version,
             last_modified_at=row.last_modified_at,
             lineage=lineage.get(row.pk),
+            redaction=redaction,
         )
         for row in rows
     ]
@@ -212,6 +226,7 @@ def _versions_json(versions: list[DatasetVersion], dataset: Dataset, *, user) ->
             dataset_row=dataset,
             namespace_name=dataset.namespace.name,
             created_by_run=created_by.get(version.run_id),
+            redaction=_redaction(user),
         )
         for version in versions
     ]
@@ -265,6 +280,7 @@ def _jobs_json(jobs: list[Job], latest_runs: dict[int, list[Run]], *, user, with
         ):
             edges[job_pk][direction].append(shapes.dataset_id(namespace_name, name))
     result = []
+    redaction = _redaction(user)
     for job in jobs:
         job_runs = [run_shapes[run.pk] for run in latest_runs.get(job.pk, [])]
         if job_runs:
@@ -274,7 +290,14 @@ def _jobs_json(jobs: list[Job], latest_runs: dict[int, list[Run]], *, user, with
         else:
             inputs, outputs = edges[job.pk]["in"], edges[job.pk]["out"]
         result.append(
-            shapes.job(job, latest_runs=job_runs, inputs=inputs, outputs=outputs, with_latest_runs=with_latest_runs)
+            shapes.job(
+                job,
+                latest_runs=job_runs,
+                inputs=inputs,
+                outputs=outputs,
+                with_latest_runs=with_latest_runs,
+                redaction=redaction,
+            )
         )
     return result
 
@@ -384,6 +407,8 @@ def lineage_events(
     """The JSON text of run events as received, by event time, and how many match.
 
     As Marquez, only RunEvents: its clients (the web UI's events page) read `run` and `job` from every event.
+    A reader narrowed to some namespaces gets each event with what it names of the others redacted (its job is
+    theirs, but its inputs, outputs and facets may name any namespace); everyone else gets the text verbatim.
     """
     events = base.visible_raw_events(user).filter(kind=RawEvent.Kind.RUN)
     if before is not None:
@@ -391,4 +416,8 @@ def lineage_events(
     if after is not None:
         events = events.filter(event_time__gte=after)
     order = ("-event_time", "-pk") if descending else ("event_time", "pk")
-    return _page(events.order_by(*order).values_list("body", flat=True), limit, offset), events.count()
+    bodies = _page(events.order_by(*order).values_list("body", flat=True), limit, offset)
+    redaction = _redaction(user)
+    if redaction.visible is not None:
+        bodies = [orjson.dumps(redaction.event(orjson.loads(body))).decode() for body in bodies]
+    return bodies, events.count()

@@ -2,6 +2,9 @@
 
 Field names and nulls follow Marquez's models as its API serialises them (nulls included, times ISO-8601 UTC).
 Fields after the `# Tributary` comments are extras Marquez does not have.
+
+Raw facets name other datasets and jobs; every shape that shows them takes the answer's `Redaction`
+(`lineage.presenters`), which replaces those of namespaces the reader may not see as the lineage graph does.
 """
 
 from collections.abc import Iterable
@@ -10,6 +13,7 @@ from typing import Any
 
 from ...models import Dataset, DatasetVersion, Job, Namespace, Run
 from ...openlineage import dataset_attributes
+from ...presenters import Redaction
 from ...selectors import node_id
 
 # What Marquez gives a namespace created by OpenLineage events, and a dataset without a dataSource facet.
@@ -110,6 +114,7 @@ def dataset(
     current_version: Any = None,
     last_modified_at: datetime | None = None,
     lineage: list[dict[str, Any]] | None = None,
+    redaction: Redaction,
 ) -> dict[str, Any]:
     shape = {
         "id": dataset_id(namespace_name, row.name),
@@ -127,14 +132,14 @@ def dataset(
         "description": row.description or None,
         "currentVersion": str(current_version) if current_version else None,
         "columnLineage": lineage or None,
-        "facets": live_facets(row.facets),
+        "facets": redaction.facets(live_facets(row.facets)),
         "deleted": row.is_deleted,
         # Tributary
         "nodeId": node_id("dataset", namespace_name, row.name),
         "datasetType": row.dataset_type,
         "sourceUri": row.source_uri or None,
         "owners": row.owners,
-        "symlinks": row.symlinks,
+        "symlinks": redaction.references(row.symlinks),
     }
     if shape["type"] == "STREAM":
         shape["schemaLocation"] = None
@@ -142,7 +147,12 @@ def dataset(
 
 
 def dataset_version(
-    row: DatasetVersion, *, dataset_row: Dataset, namespace_name: str, created_by_run: dict[str, Any] | None
+    row: DatasetVersion,
+    *,
+    dataset_row: Dataset,
+    namespace_name: str,
+    created_by_run: dict[str, Any] | None,
+    redaction: Redaction,
 ) -> dict[str, Any]:
     attributes = dataset_attributes(row.facets)
     version = str(row.version)
@@ -161,21 +171,28 @@ def dataset_version(
         "description": attributes["description"] or None,
         "currentSchemaVersion": None,
         "createdByRun": created_by_run,
-        "facets": live_facets(row.facets),
+        "facets": redaction.facets(live_facets(row.facets)),
         # Tributary
         "updatedAt": iso(row.updated_at),
     }
 
 
-def run(row: Run, *, io: list[tuple[str, str, str, str | None, dict]]) -> dict[str, Any]:
+def run(row: Run, *, io: list[tuple[str, str, str, str | None, dict]], redaction: Redaction) -> dict[str, Any]:
     """A run (loaded with its job, the job's namespace and its job version) and its (direction, namespace, name,
     version, input/output facets) uses of datasets."""
     job_namespace, job_name = row.job.namespace.name, row.job.name
     versions: dict[str, list] = {"in": [], "out": []}
     for direction, namespace_name, name, version, io_facets in io:
         versions[direction].append(
-            {"datasetVersionId": {**dataset_id(namespace_name, name), "version": version}, "facets": io_facets}
+            {
+                "datasetVersionId": {**dataset_id(namespace_name, name), "version": version},
+                "facets": redaction.facets(io_facets),
+            }
         )
+    facets = live_facets(row.facets)
+    parent_facet = facets.get("parent")
+    parent_job = parent_facet.get("job") if isinstance(parent_facet, dict) else None
+    parent_namespace = parent_job.get("namespace") if isinstance(parent_job, dict) else None
     job_version = None
     if row.job_version is not None:
         job_version = {"namespace": job_namespace, "name": job_name, "version": str(row.job_version.version)}
@@ -193,15 +210,15 @@ def run(row: Run, *, io: list[tuple[str, str, str, str | None, dict]]) -> dict[s
         "jobVersion": job_version,
         "inputDatasetVersions": versions["in"],
         "outputDatasetVersions": versions["out"],
-        "facets": live_facets(row.facets),
+        "facets": redaction.facets(facets),
         # Tributary
         "job": {"namespace": job_namespace, "name": job_name},
-        "parentRunId": row.parent_run_id or None,
+        "parentRunId": redaction.run_id(row.parent_run_id, job_namespace=parent_namespace) or None,
     }
 
 
-def _job_ref(job: Job | None) -> dict[str, str] | None:
-    return None if job is None else {"namespace": job.namespace.name, "name": job.name}
+def _job_ref(job: Job | None, redaction: Redaction) -> dict[str, str] | None:
+    return None if job is None else redaction.job_ref(job.namespace.name, job.name)
 
 
 def job(
@@ -211,10 +228,13 @@ def job(
     inputs: list[dict[str, str]],
     outputs: list[dict[str, str]],
     with_latest_runs: bool,
+    redaction: Redaction,
 ) -> dict[str, Any]:
-    """A job (loaded with its namespace, parent and DAG) with its latest runs, newest first."""
+    """A job (loaded with its namespace, parent and DAG) with its latest runs, newest first; a parent or DAG in a
+    namespace the reader may not see is named by its placeholder."""
     namespace_name = row.namespace.name
     parent = row.parent
+    parent_ref = _job_ref(parent, redaction)
     simple_name = row.name
     if parent is not None and row.name.startswith(parent.name + "."):
         simple_name = row.name[len(parent.name) + 1 :]
@@ -224,7 +244,7 @@ def job(
         "type": "STREAM" if row.processing_type.upper() in ("STREAM", "STREAMING") else "BATCH",
         "name": row.name,
         "simpleName": simple_name,
-        "parentJobName": parent.name if parent is not None else None,
+        "parentJobName": parent_ref["name"] if parent_ref is not None else None,
         "parentJobUuid": None,
         "createdAt": iso(row.created_at),
         "updatedAt": iso(row.updated_at),
@@ -234,7 +254,7 @@ def job(
         "location": row.source_code_location or None,
         "description": row.description or None,
         "latestRun": latest,
-        "facets": live_facets(row.facets),
+        "facets": redaction.facets(live_facets(row.facets)),
         "currentVersion": latest["jobVersion"]["version"] if latest and latest["jobVersion"] else None,
         "labels": [label for label in (row.job_type, row.integration) if label],
         "tags": tag_names(row.tags),
@@ -242,8 +262,8 @@ def job(
         "nodeId": node_id("job", namespace_name, row.name),
         "jobType": row.job_type or None,
         "integration": row.integration or None,
-        "parent": _job_ref(parent),
-        "dag": _job_ref(row.dag),
+        "parent": parent_ref,
+        "dag": _job_ref(row.dag, redaction),
         "owners": row.owners,
     }
     if with_latest_runs:
