@@ -128,8 +128,9 @@ def is_admin(user) -> bool:
 
 
 def has_capability(user, permission: str) -> bool:
-    """The role's capability. Through a token: an ingest token has none; a read token has its owner's (the
-    permission class lets tokens use safe methods only), or only lineage reading when it has no owner."""
+    """The role's capability. Through a token: an ingest token has none; a read or governance-read token has its
+    owner's (the permission class lets tokens use only the views that accept their scope, with safe methods), or
+    only lineage reading when it has no owner."""
     if not user.is_authenticated:
         return False
     token = token_of(user)

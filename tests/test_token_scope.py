@@ -322,6 +322,16 @@ def test_an_admin_makes_a_governance_read_token_for_an_auditor_and_it_reads_the_
     assert client.get("/api/v1/compliance/checks", **bearer(body["token"])).status_code == 200
 
 
+def test_an_admin_makes_a_governance_read_token_on_the_tokens_page(client, world):
+    enrol(world["users"]["audrey"])
+    login(client, world["users"]["ada"])
+    form = client.get("/tokens/").content.decode()
+    assert 'value="governance-read"' in form and 'name="owner"' in form
+    page = client.post("/tokens/", {"name": "tool", "scope": "governance-read", "owner": "audrey"}).content.decode()
+    token = ApiToken.objects.get(name="tool")
+    assert (token.scope, token.owner.username) == ("governance-read", "audrey") and 'id="new-token">trb_' in page
+
+
 def test_a_developer_cannot_make_a_governance_read_token_nor_a_token_for_someone_else(client, world):
     login(client, world["users"]["devi"])
     for asked in (
@@ -333,7 +343,7 @@ def test_a_developer_cannot_make_a_governance_read_token_nor_a_token_for_someone
         assert response.status_code == 403, asked
     assert "only an admin" in message(response)
     page = client.get("/tokens/").content.decode()
-    assert 'value="read"' in page and 'value="governance-read"' not in page
+    assert 'value="read"' in page and 'value="governance-read"' not in page and 'name="owner"' not in page
     client.post("/tokens/", {"name": "x", "scope": "governance-read"})
     assert not ApiToken.objects.exists()
 
