@@ -11,7 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from governance.api import FormatIsOurs
-from governance.permissions import visible_namespace_ids
+from governance.permissions import GOVERNANCE_READ_TOKENS, visible_namespace_ids
 from governance.roles import EDIT_METADATA, READ_LINEAGE, VIEW_COMPLIANCE
 from lineage.api import params
 from lineage.api.lineage import NODE_PARAMETERS, ReadView, _node
@@ -41,6 +41,7 @@ def period(query) -> tuple:
 class ComplianceView(ReadView):
     endpoint = "compliance"
     required_permissions = {"GET": [VIEW_COMPLIANCE]}
+    token_scopes = GOVERNANCE_READ_TOKENS  # not the lineage reads' scopes, which ReadView accepts
 
 
 class ReportView(ComplianceView):

@@ -353,7 +353,9 @@ def lineage_readers() -> list[Reader]:
         readers.append(Reader(f"user {username}", scopes[pk], frozenset(roles[pk])))
     ids = dict(Namespace.objects.values_list("name", "pk"))
     for prefix, owner_id, names in (
-        ApiToken.objects.active().filter(scope=ApiToken.Scope.READ).values_list("prefix", "owner_id", "namespaces")
+        ApiToken.objects.active()
+        .filter(scope__in=[ApiToken.Scope.READ, ApiToken.Scope.GOVERNANCE_READ])
+        .values_list("prefix", "owner_id", "namespaces")
     ):
         if owner_id is not None and owner_id not in scopes:
             continue  # its owner reads nothing, so neither does the token

@@ -16,6 +16,7 @@ from lineage.selectors import BadParameter
 from . import audit
 from .api import FormatIsOurs
 from .models import AuditRecord
+from .permissions import GOVERNANCE_READ_TOKENS
 from .roles import VIEW_AUDIT
 
 VIEW_PERMISSION = VIEW_AUDIT
@@ -81,6 +82,7 @@ class AuditTrailView(APIView):
     content_negotiation_class = FormatIsOurs
     # The one permission mechanism (governance.permissions.RolePermission): auditors and admins.
     required_permissions = {"GET": [VIEW_AUDIT]}
+    token_scopes = GOVERNANCE_READ_TOKENS
 
     def handle_exception(self, exc):
         if isinstance(exc, BadParameter):

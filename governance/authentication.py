@@ -5,7 +5,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .models import ApiToken
-from .tokens import authenticate_secret, bearer_secret
+from .tokens import InvalidToken, bearer_secret, check_secret
 
 
 class TokenUser(AnonymousUser):
@@ -34,12 +34,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         secret = bearer_secret(request.META.get("HTTP_AUTHORIZATION", ""))
         if secret is None:
             return None
-        token = authenticate_secret(secret)
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        try:
+            token = check_secret(secret)
+        except InvalidToken as error:
+            raise exceptions.AuthenticationFailed(str(error)) from None
         if token.owner is None:
             return (TokenUser(token), token)
-        # The owner acts through the token, with only what the token's scope allows (governance.permissions).
+        # The owner acts through the token, with only what the token's scope allows and the view accepts
+        # (`token_scopes`, governance.permissions).
         token.owner._api_token = token
         return (token.owner, token)
 
@@ -57,5 +59,6 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "A token from `manage.py create_token --scope read` (or `ingest` for POST /api/v1/lineage).",
+            "description": "A token from `manage.py create_token --scope read` for the lineage reads (`ingest` for "
+            "POST /api/v1/lineage; `governance-read`, made by an admin, also for the owner's governance reads).",
         }

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from . import audit, connections, crypto, throttling
 from .mfa import mfa_required
 from .models import Connection
-from .permissions import has_capability, require_permission
+from .permissions import GOVERNANCE_READ_TOKENS, has_capability, require_permission
 from .roles import ADD_CONNECTIONS, CHANGE_CONNECTIONS, DELETE_CONNECTIONS, USE_CONNECTIONS, VIEW_CONNECTIONS
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class ConnectionAPIMixin:
 
 class ConnectionListView(ConnectionAPIMixin, APIView):
     required_permissions = {"GET": [VIEW_CONNECTIONS], "POST": [ADD_CONNECTIONS]}
+    token_scopes = GOVERNANCE_READ_TOKENS  # metadata only: the secrets are revealed by POST, to a session
 
     @extend_schema(
         operation_id="listConnections",
@@ -134,6 +135,7 @@ class ConnectionListView(ConnectionAPIMixin, APIView):
 
 class ConnectionDetailView(ConnectionAPIMixin, APIView):
     required_permissions = {"GET": [VIEW_CONNECTIONS], "PATCH": [CHANGE_CONNECTIONS], "DELETE": [DELETE_CONNECTIONS]}
+    token_scopes = GOVERNANCE_READ_TOKENS
 
     @extend_schema(operation_id="getConnection", responses={200: OpenApiTypes.OBJECT}, tags=["Connections"])
     def get(self, request, slug: str):

@@ -21,11 +21,13 @@ class ApiToken(models.Model):
     class Scope(models.TextChoices):
         INGEST = "ingest", "Write lineage"
         READ = "read", "Read lineage"
+        # Granted on purpose (governance.roles.GRANT_GOVERNANCE_READ): the owner's reads of governance data too.
+        GOVERNANCE_READ = "governance-read", "Read lineage and governance data (audit, compliance, connections)"
 
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, help_text="The first characters of the token, to recognise it.")
     digest = models.CharField(max_length=64, unique=True, editable=False)
-    scope = models.CharField(max_length=10, choices=Scope.choices)
+    scope = models.CharField(max_length=20, choices=Scope.choices)
     namespaces = models.JSONField(
         default=list, blank=True, help_text="Namespaces the token may touch; empty means all."
     )
@@ -41,6 +43,7 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("grant_governance_read", "Can make governance-read tokens, which read governance data")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…, {self.scope})"

@@ -3,11 +3,15 @@
 * A capability is a Django permission given by a role (governance.roles): `user.has_perm(READ_LINEAGE)`.
 * Scope: a user (or one of their groups) with `lineage.access_namespace` granted on some Namespace objects
   (django-guardian) acts only in those namespaces; without any such grant, everywhere. Admins are never narrowed.
-* Tokens: a read token acts for its owner (or as a bare reader) with read capabilities only, within the token's
-  namespaces; an ingest token reads nothing.
+* Tokens: a view accepts the token scopes it declares (`token_scopes`, default none), for safe methods only. The
+  lineage reads accept `read` and `governance-read` tokens (LINEAGE_READ_TOKENS); governance reads (audit trail,
+  compliance, connection metadata) only `governance-read` tokens, which an admin makes on purpose
+  (GOVERNANCE_READ_TOKENS); the rest (tokens, quarantine) a session only. Within that, a token acts for its owner
+  (or, without an owner, as a bare lineage reader), within the token's namespaces; an ingest token reads nothing.
 
 The DRF permission class and the page decorator below are the only places that decide; views declare what they
-need (`required_permissions = {"GET": [READ_LINEAGE], ...}`), queries filter with `visible_namespace_ids`.
+need (`required_permissions = {"GET": [READ_LINEAGE], ...}`, `token_scopes = LINEAGE_READ_TOKENS`), queries
+filter with `visible_namespace_ids`.
 """
 
 import functools
@@ -20,13 +24,28 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from guardian.models import GroupObjectPermission, UserObjectPermission
+from rest_framework.exceptions import PermissionDenied as Refused
 from rest_framework.permissions import SAFE_METHODS, DjangoObjectPermissions
 
+from .mfa import has_device, mfa_required
 from .models import ApiToken
-from .roles import ADMIN, READ_LINEAGE
+from .roles import ADMIN, READ_LINEAGE, VIEW_AUDIT, VIEW_COMPLIANCE, VIEW_CONNECTIONS, VIEW_QUARANTINE, VIEW_TOKENS
 
 log = logging.getLogger(__name__)
 TOKEN_READABLE = {READ_LINEAGE}  # what an ownerless read token may do
+READ_SCOPES = frozenset({ApiToken.Scope.READ, ApiToken.Scope.GOVERNANCE_READ})
+
+# What a view declares as its `token_scopes`: the scopes of the tokens it accepts (safe methods only).
+LINEAGE_READ_TOKENS = READ_SCOPES
+GOVERNANCE_READ_TOKENS = frozenset({ApiToken.Scope.GOVERNANCE_READ})
+# How a refusal names what the view holds, by the capability it requires.
+GOVERNANCE_DATA = {
+    VIEW_AUDIT: "the audit trail",
+    VIEW_COMPLIANCE: "compliance data",
+    VIEW_CONNECTIONS: "connection metadata",
+    VIEW_TOKENS: "the token list",
+    VIEW_QUARANTINE: "the quarantine",
+}
 
 
 def token_of(user) -> ApiToken | None:
@@ -109,13 +128,14 @@ def is_admin(user) -> bool:
 
 
 def has_capability(user, permission: str) -> bool:
-    """The role's capability. Through a token: an ingest token has none; a read token has its owner's (the
-    permission class lets tokens use safe methods only), or only lineage reading when it has no owner."""
+    """The role's capability. Through a token: an ingest token has none; a read or governance-read token has its
+    owner's (the permission class lets tokens use only the views that accept their scope, with safe methods), or
+    only lineage reading when it has no owner."""
     if not user.is_authenticated:
         return False
     token = token_of(user)
     if token is not None:
-        if token.scope != ApiToken.Scope.READ:
+        if token.scope not in READ_SCOPES:
             return False
         if token.owner_id is None:
             return permission in TOKEN_READABLE
@@ -158,6 +178,28 @@ def can(user, permission: str, namespace=None) -> bool:
     return scope is None or namespace.pk in scope
 
 
+def token_refusal(token: ApiToken, view, method: str, required: list[str]) -> str | None:
+    """Why this token may not be used for this request (a 403's message), or None when its scope is accepted."""
+    accepted = getattr(view, "token_scopes", frozenset())
+    data = next((GOVERNANCE_DATA[p] for p in required if p in GOVERNANCE_DATA), "this endpoint")
+    if method not in SAFE_METHODS:
+        return f"tokens only read: {method} needs a session"
+    if token.scope not in accepted:
+        if token.scope == ApiToken.Scope.INGEST:
+            return "ingest tokens write lineage and read nothing"
+        if not accepted:
+            return f"{data} needs a session with a second factor; no token reads it"
+        if token.scope == ApiToken.Scope.READ:
+            return f"read tokens read lineage; {data} needs a session with a second factor or a governance-read token"
+        return f"a {token.scope} token may not read {data}"
+    # On governance data the scope stands in for the session's second factor; it does not excuse an owner who
+    # never enrolled one.
+    governance_data = ApiToken.Scope.READ not in accepted
+    if governance_data and token.owner_id and mfa_required(token.owner) and not has_device(token.owner):
+        return f"the token's owner has not enrolled the second factor their role needs, so it may not read {data}"
+    return None
+
+
 def refused(request, *, permission: str, reason: str) -> None:
     """Why a request is refused, for the logs. The audit record is written where the 403 is answered (the API's
     exception handler, Django's handler403), once per refusal."""
@@ -180,14 +222,16 @@ class RolePermission(DjangoObjectPermissions):
         if required is None:
             refused(request, permission="-", reason=f"{request.method} is not allowed here")
             return False
+        token = token_of(request.user)
+        if token is not None:
+            reason = token_refusal(token, view, request.method, required)
+            if reason is not None:
+                refused(request, permission="-", reason=reason)
+                raise Refused(reason)
         for permission in required:
             if not has_capability(request.user, permission):
                 refused(request, permission=permission, reason="role")
                 return False
-        token = token_of(request.user)
-        if token is not None and request.method not in SAFE_METHODS:
-            refused(request, permission="-", reason="tokens only read")
-            return False
         return True
 
     def has_object_permission(self, request, view, obj) -> bool:

@@ -16,6 +16,7 @@ REPLAY_QUARANTINE = "lineage.replay_quarantinedevent"
 VIEW_TOKENS = "governance.view_apitoken"
 ADD_TOKENS = "governance.add_apitoken"
 REVOKE_TOKENS = "governance.change_apitoken"
+GRANT_GOVERNANCE_READ = "governance.grant_governance_read"  # admins only, unless given to a person on purpose
 VIEW_AUDIT = "governance.view_auditrecord"
 VIEW_CONNECTIONS = "governance.view_connection"
 USE_CONNECTIONS = "governance.use_connection"
@@ -44,7 +45,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     DEVELOPER: _developer,
     AUDITOR: _auditor,
     # Admins may do everything (governance.backends.RoleBackend); listed here for the record.
-    ADMIN: _developer | _auditor,
+    ADMIN: _developer | _auditor | {GRANT_GOVERNANCE_READ},
 }
 
 # Roles that must use a second factor (setting TRIBUTARY_MFA_REQUIRED_ROLES overrides).

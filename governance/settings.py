@@ -152,6 +152,11 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("TRIBUTARY_SECURE_COOKIES", False)
 
+# API tokens expire after these many days unless made with an explicit expiry (0: no default expiry). Ingest
+# tokens live in Airflow's configuration, which is rotated less often than a script's read token.
+TRIBUTARY_TOKEN_LIFETIME_DAYS = int(os.environ.get("TRIBUTARY_TOKEN_LIFETIME_DAYS", 90))
+TRIBUTARY_INGEST_TOKEN_LIFETIME_DAYS = int(os.environ.get("TRIBUTARY_INGEST_TOKEN_LIFETIME_DAYS", 365))
+
 # Second factor (TOTP, with recovery codes) for these roles.
 TRIBUTARY_MFA_REQUIRED_ROLES = env_list("TRIBUTARY_MFA_REQUIRED_ROLES", "developer,auditor,admin")
 OTP_TOTP_ISSUER = "Tributary"

@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 import orjson
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -198,6 +199,7 @@ def _insert_as_token_sql() -> str:
     meta, quote = RawEvent._meta, connection.ops.quote_name
     fields = [meta.get_field(name) for name in _RAW_FIELDS if name not in _TOKEN_FIELDS]
     tokens = quote(ApiToken._meta.db_table)
+    users = get_user_model()._meta
     # Parameters are typed by casts: in INSERT ... SELECT, PostgreSQL would take them for text.
     values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields)
     columns = ", ".join(quote(field.column) for field in [*fields, *map(meta.get_field, _TOKEN_FIELDS)])
@@ -211,7 +213,10 @@ def _insert_as_token_sql() -> str:
         f"WITH token AS (SELECT t.id, CASE WHEN {unlimited} THEN NULL ELSE t.namespaces END AS namespaces "
         f"FROM {tokens} t WHERE t.digest = %s AND t.scope = %s "
         f"AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > %s) AND t.last_used_at > %s "
-        f"AND ({unlimited} OR jsonb_exists(t.namespaces, %s))), "
+        f"AND ({unlimited} OR jsonb_exists(t.namespaces, %s)) "
+        # A token stops with its owner's account (governance.tokens.check_secret).
+        f"AND (t.owner_id IS NULL OR EXISTS (SELECT 1 FROM {quote(users.db_table)} u "
+        f"WHERE u.{quote(users.pk.column)} = t.owner_id AND u.{quote(users.get_field('is_active').column)}))), "
         f"stored AS (INSERT INTO {quote(meta.db_table)} ({columns}) "
         f"SELECT {values}, token.id, CAST(%s AS jsonb) || {refused}, token.namespaces FROM token "
         f"ON CONFLICT ({quote('event_hash')}) DO NOTHING RETURNING {quote('id')}), "
@@ -227,7 +232,7 @@ def ingest_event_as(*, event: Any, body: str, token_digest: str, source: str = "
 
     Only for the common case: a valid event, and an active ingest token allowed the event's namespace whose use
     was recorded within `governance.tokens.LAST_USED_RESOLUTION` (so nothing about the token needs writing).
-    Otherwise it stores nothing and answers None, and the caller takes the usual way (`authenticate_secret`,
+    Otherwise it stores nothing and answers None, and the caller takes the usual way (`check_secret`,
     then `ingest_event`), which gives every refusal its answer and does the token's bookkeeping. The checks are
     those of `ApiToken.is_active`, `ApiToken.allows_namespace` and the ingest view's scope check, and the
     token's namespaces limit what the event may change as `_check` limits them; tests/test_ingest_api.py and

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from django.http import StreamingHttpResponse
 from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from governance import audit, auditchain
 from governance.models import AuditRecord
@@ -71,10 +72,13 @@ def test_auditors_and_admins_can_read_it(client, cast, name):  # noqa: F811
     assert client.get("/audit/").status_code == 200
 
 
-def test_a_read_token_acts_with_its_owners_roles(client, cast):  # noqa: F811
-    alices = create_token(name="alice-script", scope="read", owner=cast.alice).secret
+def test_only_a_governance_read_token_reads_the_trail_with_its_owners_roles(client, cast):  # noqa: F811
+    TOTPDevice.objects.create(user=cast.alice, name="phone", confirmed=True)
+    alices = create_token(name="alice-tool", scope="governance-read", owner=cast.alice).secret
+    alices_reader = create_token(name="alice-script", scope="read", owner=cast.alice).secret
     ownerless = create_token(name="script", scope="read").secret
     assert client.get("/api/v1/audit", HTTP_AUTHORIZATION=f"Bearer {alices}").status_code == 200
+    assert client.get("/api/v1/audit", HTTP_AUTHORIZATION=f"Bearer {alices_reader}").status_code == 403
     assert client.get("/api/v1/audit", HTTP_AUTHORIZATION=f"Bearer {ownerless}").status_code == 403
 
 

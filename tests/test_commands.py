@@ -2,10 +2,12 @@
 
 import gzip
 import json
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from governance.models import ApiToken
 from governance.tokens import authenticate_secret
@@ -37,6 +39,49 @@ def test_create_token_prints_the_secret_alone_on_the_last_line():
 def test_create_token_refuses_an_unknown_scope():
     with pytest.raises(CommandError):
         run("create_token", "--name", "x", "--scope", "admin")
+
+
+def test_create_token_shows_the_default_expiry_before_the_secret(settings):
+    settings.TRIBUTARY_TOKEN_LIFETIME_DAYS = 90
+    out, _ = run("create_token", "--name", "script", "--scope", "read")
+    *described, secret = out.strip().splitlines()
+    token = authenticate_secret(secret)
+    expiry = token.expires_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert described[-1] == f"Expires: {expiry} (in 90 days)."
+    assert timedelta(days=89, hours=23) < token.expires_at - timezone.now() <= timedelta(days=90)
+
+
+def test_create_token_takes_an_explicit_expiry_or_none():
+    out, _ = run("create_token", "--name", "a", "--scope", "ingest", "--expires-at", "2031-01-31T12:00:00")
+    token = authenticate_secret(out.strip().splitlines()[-1])
+    assert token.expires_at == datetime(2031, 1, 31, 12, tzinfo=UTC) and "Expires: 2031-01-31T12:00:00Z" in out
+    out, _ = run("create_token", "--name", "b", "--scope", "ingest", "--expires-in-days", "3")
+    assert "(in 3 days)" in out
+    out, _ = run("create_token", "--name", "c", "--scope", "ingest", "--no-expiry")
+    assert authenticate_secret(out.strip().splitlines()[-1]).expires_at is None
+    assert "Expires: never (until revoked)." in out
+    for bad in (["--expires-at", "2020-01-01T00:00:00Z"], ["--expires-at", "soon"], ["--expires-in-days", "0"]):
+        with pytest.raises(CommandError):
+            run("create_token", "--name", "d", "--scope", "read", *bad)
+    with pytest.raises(CommandError):
+        run("create_token", "--name", "e", "--scope", "read", "--no-expiry", "--expires-in-days", "3")
+    assert ApiToken.objects.count() == 3
+
+
+def test_create_token_makes_a_governance_read_token_only_for_an_owner_with_a_second_factor():
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from .conftest import make_user
+
+    audrey = make_user("audrey", "auditor")
+    with pytest.raises(CommandError, match="owner"):
+        run("create_token", "--name", "tool", "--scope", "governance-read")
+    with pytest.raises(CommandError, match="second factor"):
+        run("create_token", "--name", "tool", "--scope", "governance-read", "--owner", "audrey")
+    TOTPDevice.objects.create(user=audrey, name="phone", confirmed=True)
+    out, _ = run("create_token", "--name", "tool", "--scope", "governance-read", "--owner", "audrey")
+    assert "Created governance-read token 'tool'" in out and "owned by audrey" in out
+    assert authenticate_secret(out.strip().splitlines()[-1]).scope == "governance-read"
 
 
 def test_lineage_load_reads_folders_json_lines_and_arrays(tmp_path):

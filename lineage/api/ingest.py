@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from governance import audit
 from governance.models import ApiToken, AuditRecord
 from governance.observability import EVENTS_REJECTED, INGEST_LATENCY
-from governance.tokens import authenticate_secret, bearer_secret, digest
+from governance.tokens import InvalidToken, bearer_secret, check_secret, digest
 
 from .. import services
 
@@ -52,9 +52,10 @@ def _authenticate(request: HttpRequest) -> ApiToken:
     secret = bearer_secret(request.META.get("HTTP_AUTHORIZATION", ""))
     if secret is None:
         raise IngestError(401, "an ingest token is required: Authorization: Bearer <token>", "unauthenticated")
-    token = authenticate_secret(secret)
-    if token is None:
-        raise IngestError(401, "the token is unknown, expired or revoked", "unauthenticated")
+    try:
+        token = check_secret(secret)
+    except InvalidToken as error:
+        raise IngestError(401, str(error), "unauthenticated") from None
     if token.scope != ApiToken.Scope.INGEST:
         raise IngestError(403, f"a {token.scope} token may not write lineage", "scope", token)
     return token

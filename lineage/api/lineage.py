@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.observability import LINEAGE_QUERY_LATENCY
+from governance.permissions import LINEAGE_READ_TOKENS
 from governance.roles import READ_LINEAGE
 
 from .. import presenters, traversal
@@ -86,6 +87,7 @@ class ReadView(APIView):
 
     endpoint = "lineage"
     required_permissions = {"GET": [READ_LINEAGE]}
+    token_scopes = LINEAGE_READ_TOKENS
     renderer_classes = [ORJSONRenderer]
 
     def handle_exception(self, exc):

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.observability import LINEAGE_QUERY_LATENCY
+from governance.permissions import LINEAGE_READ_TOKENS
 from governance.roles import READ_LINEAGE
 
 from ... import selectors as base
@@ -77,6 +78,7 @@ def responses(ok: str, *, not_found: str | None = None) -> dict:
 class MarquezView(APIView):
     endpoint = "marquez"
     required_permissions = {"GET": [READ_LINEAGE]}
+    token_scopes = LINEAGE_READ_TOKENS
 
     def dispatch(self, request, *args, **kwargs):
         started = time.perf_counter()
