@@ -9,6 +9,7 @@ and every page carries a policy under which the browser runs no inline script th
 import html
 import json
 import re
+import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
 
@@ -324,8 +325,12 @@ class Watched:
     def log_in(self, client, base: str, user) -> None:
         """The session of a user who passed both factors (the second factor is not what these tests are about)."""
         login(client, user)
-        cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-        self.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": base}])
+        name = settings.SESSION_COOKIE_NAME
+        host = urllib.parse.urlsplit(base).hostname
+        cookie = {"name": name, "value": client.cookies[name].value, "domain": host, "path": "/"}
+        # As the server would set it (Chromium keeps Secure cookies for 127.0.0.1 over http).
+        cookie.update(secure=settings.SESSION_COOKIE_SECURE or name.startswith("__Host-"), httpOnly=True)
+        self.context.add_cookies([cookie])
 
 
 @pytest.fixture
