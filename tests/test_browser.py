@@ -51,6 +51,8 @@ def test_a_steward_explores_lineage_and_impact_and_edits_a_tag(live_server, peop
     page = browser_context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # The pages run under their Content-Security-Policy: Chromium logs whatever it refuses to run or apply.
+    page.on("console", lambda message: "Content Security Policy" in message.text and errors.append(message.text))
 
     log_in(page, base, "stan", people["stan"])
 
@@ -157,6 +159,8 @@ def test_a_steward_explores_lineage_and_impact_and_edits_a_tag(live_server, peop
 def test_a_viewer_cannot_edit_a_tag(live_server, people, browser_context):
     base = live_server.url
     page = browser_context.new_page()
+    refused = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and refused.append(message.text))
     log_in(page, base, "vera", people["vera"])
     page.goto(f"{base}/datasets/{WH}/{ORDERS}")
     assert page.locator("h1").inner_text().startswith(ORDERS)
@@ -181,3 +185,4 @@ def test_a_viewer_cannot_edit_a_tag(live_server, people, browser_context):
     )
     assert status == [403, 403]
     assert not Annotation.objects.exists()
+    assert refused == []

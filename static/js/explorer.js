@@ -5,9 +5,16 @@
   "use strict";
   var configEl = document.getElementById("explorer-config");
   var container = document.getElementById("graph");
-  if (!configEl || !container || !window.cytoscape) return;
+  if (!configEl || !container || !window.cytoscape || !window.Tributary) return;
   var config = JSON.parse(configEl.textContent);
   if (window.cytoscapeDagre) cytoscape.use(cytoscapeDagre);
+  // cytoscape adds a <style> for its container unless an element with this id exists; the Content-Security-Policy
+  // refuses inline styles, so the rule it would add (position: relative) is in tributary.css and this marks it done.
+  if (!document.getElementById("__________cytoscape_stylesheet")) {
+    var mark = document.createElement("meta");
+    mark.id = "__________cytoscape_stylesheet";
+    document.head.appendChild(mark);
+  }
 
   // Above this many nodes dagre's crossing minimisation costs seconds: a layered layout by distance from the
   // start (computed here in linear time) is drawn instead.
@@ -479,6 +486,14 @@
       p.textContent = bits.filter(Boolean).join(" · ");
     }
     panel.appendChild(p);
+    if (!isRestricted(n) && n.type === "JOB" && d.location) {
+      // The source location comes from the job's events: a link only if it is an http(s) URL (links.js).
+      var source = document.createElement("p");
+      source.className = "hint source";
+      source.appendChild(document.createTextNode("Source: "));
+      source.appendChild(Tributary.externalLink(d.location));
+      panel.appendChild(source);
+    }
     var actions = document.createElement("p");
     actions.className = "node-actions";
     var url = pageUrl(n);
