@@ -9,14 +9,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import audit, connections, crypto
 from .models import Connection
+from .openapi import errors, typed
 from .permissions import has_capability, require_permission
 from .roles import ADD_CONNECTIONS, CHANGE_CONNECTIONS, DELETE_CONNECTIONS, USE_CONNECTIONS, VIEW_CONNECTIONS
 
@@ -103,7 +103,7 @@ class ConnectionListView(ConnectionAPIMixin, APIView):
     @extend_schema(
         operation_id="listConnections",
         summary="Connections you may see (metadata, never secrets)",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: typed("ConnectionList"), **errors(401, 403, 503)},
         tags=["Connections"],
     )
     def get(self, request):
@@ -113,7 +113,7 @@ class ConnectionListView(ConnectionAPIMixin, APIView):
     @extend_schema(
         operation_id="createConnection",
         request=ConnectionInput,
-        responses={201: OpenApiResponse(description="The connection's metadata.")},
+        responses={201: typed("Connection", "The connection's metadata."), **errors(400, 401, 403, 503)},
         tags=["Connections"],
     )
     def post(self, request):
@@ -132,14 +132,18 @@ class ConnectionListView(ConnectionAPIMixin, APIView):
 class ConnectionDetailView(ConnectionAPIMixin, APIView):
     required_permissions = {"GET": [VIEW_CONNECTIONS], "PATCH": [CHANGE_CONNECTIONS], "DELETE": [DELETE_CONNECTIONS]}
 
-    @extend_schema(operation_id="getConnection", responses={200: OpenApiTypes.OBJECT}, tags=["Connections"])
+    @extend_schema(
+        operation_id="getConnection",
+        responses={200: typed("Connection"), **errors(401, 403, 404)},
+        tags=["Connections"],
+    )
     def get(self, request, slug: str):
         return Response(connection_json(self.get_connection(request, slug)))
 
     @extend_schema(
         operation_id="updateConnection",
         request=ConnectionInput,
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: typed("Connection"), **errors(400, 401, 403, 404, 503)},
         tags=["Connections"],
     )
     def patch(self, request, slug: str):
@@ -154,7 +158,9 @@ class ConnectionDetailView(ConnectionAPIMixin, APIView):
             connection_json(connections.connection_update(connection=connection, values=values, user=request.user))
         )
 
-    @extend_schema(operation_id="deleteConnection", responses={204: None}, tags=["Connections"])
+    @extend_schema(
+        operation_id="deleteConnection", responses={204: None, **errors(401, 403, 404)}, tags=["Connections"]
+    )
     def delete(self, request, slug: str):
         connection = self.get_connection(request, slug)
         if not connections.can_change(request.user, connection, DELETE_CONNECTIONS):
@@ -171,8 +177,8 @@ class ConnectionRevealView(ConnectionAPIMixin, APIView):
         summary="The connection's password and extra; needs re-authentication within 5 minutes",
         request=None,
         responses={
-            200: OpenApiResponse(description="{password, extra}"),
-            403: OpenApiResponse(description="Not allowed, or `reauthenticate: true`."),
+            200: typed("ConnectionSecrets", "{password, extra}"),
+            **errors(401, 403, 404, 503, e403="Not allowed, or `reauthenticate: true`."),
         },
         tags=["Connections"],
     )
@@ -191,7 +197,10 @@ class ConnectionTestView(ConnectionAPIMixin, APIView):
         operation_id="testConnection",
         summary="Really connect (PostgreSQL) and report",
         request=None,
-        responses={200: OpenApiResponse(description="{ok, message}; secrets scrubbed from the message")},
+        responses={
+            200: typed("ConnectionTest", "{ok, message}; secrets scrubbed from the message"),
+            **errors(401, 403, 404, 503),
+        },
         tags=["Connections"],
     )
     def post(self, request, slug: str):
@@ -213,7 +222,10 @@ class ReauthView(APIView):
         operation_id="reauthenticate",
         summary="Confirm your password or a second-factor code",
         request=ReauthInput,
-        responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT},
+        responses={
+            200: typed("Reauthenticated"),
+            **errors(400, 401, 403, e400="That did not match.", e403="Tokens cannot re-authenticate."),
+        },
         tags=["Connections"],
     )
     def post(self, request):

@@ -210,6 +210,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The JSON shapes every operation answers (and the OpenLineage events it takes), as components: each app
+    # describes its own in an `openapi` module, only when the schema is generated, never per request.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "governance.openapi.add_components",
+        "lineage.api.openapi.add_components",
+        "compliance.openapi.add_components",
+    ],
 }
 
 # Celery: no broker means tasks run eagerly in the calling process (the embedded default).
