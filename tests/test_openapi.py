@@ -9,12 +9,21 @@ a status its schema does not declare, fails here.
 
 import json
 import re
+from contextlib import contextmanager
 
 import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.validation import validate_schema
+from hypothesis import HealthCheck, given, settings
 from jsonschema import Draft202012Validator
+from schemathesis import checks
+from schemathesis.core.failures import FailureGroup
 
+from governance.tokens import create_token
 from lineage.models import QuarantinedEvent, RawEvent
 
 from .conftest import login, make_user
@@ -440,6 +449,66 @@ def test_audit_and_compliance_answers_conform_to_the_schema(client, cast, confor
     conforms(
         client.get("/api/v1/lineage", {"nodeId": "dataset:warehouse:public.orders"}), "get", "/api/v1/lineage", 200
     )
+
+
+# --- Generated requests (schemathesis) ---------------------------------------------------------------------------
+
+FUZZED_CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
+
+
+@contextmanager
+def in_test_transaction():
+    """Calls to the WSGI application itself, inside the test's transaction: Django's request signals would close
+    the connection (its test client unhooks them the same way)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def fuzzed(operation, application, *, headers: dict):
+    """A Hypothesis test of one operation: generated requests, their answers checked."""
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=10, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def call(case):
+        response = case.call(app=application, headers=headers)
+        case.validate_response(response, checks=FUZZED_CHECKS)
+
+    return call
+
+
+def test_generated_requests_get_declared_answers_and_never_a_server_error(schema, graph, ingest_token):
+    """schemathesis makes requests from the schema for every read operation (with a read token) and for both
+    ingestion operations (with an ingest token): each answer is one its operation declares, with the declared media
+    type and a body of the declared shape, and never a 5xx. Derandomized and few examples, to stay quick and
+    stable; the writes of governance are covered by the calls above."""
+    reader = create_token(name="schemathesis", scope="read").secret
+    application = get_wsgi_application()
+    failures = []
+    for result in schemathesis.openapi.from_dict(schema).get_all_operations():
+        operation = result.ok()
+        if operation.method.upper() == "GET":
+            token = reader
+        elif operation.path in ("/api/v1/lineage", "/api/v1/lineage/batch"):
+            token = ingest_token
+        else:
+            continue
+        call = fuzzed(operation, application, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with in_test_transaction():
+                call()
+        except (Exception, FailureGroup) as error:  # schemathesis' failures are a BaseExceptionGroup
+            failures.append(f"{operation.method.upper()} {operation.path}: {str(error)[:1500]}")
+    assert failures == [], "\n\n".join(failures)
 
 
 def test_every_operation_was_called_with_a_success_code_above(schema, request):

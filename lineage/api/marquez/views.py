@@ -27,21 +27,33 @@ TAGS = ["Marquez-compatible reads"]
 SECTIONS = ("/datasets", "/jobs")
 FIRST_SECTION = re.compile(r"/(?:datasets|jobs)(?=/|$)")
 
+PATH_SEGMENTS = r"^[^\n]+$"  # what the routes' `path` converter takes
 NAMESPACE = OpenApiParameter(
     "namespace",
     OpenApiTypes.STR,
     OpenApiParameter.PATH,
+    pattern=PATH_SEGMENTS,
     description="The namespace, URL-encoded: namespaces contain `:` and `/` (`postgres%3A%2F%2Fdb%3A5432`).",
 )
 DATASET = OpenApiParameter(
-    "dataset", OpenApiTypes.STR, OpenApiParameter.PATH, description="The dataset's name, URL-encoded."
+    "dataset",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=PATH_SEGMENTS,
+    description="The dataset's name, URL-encoded.",
 )
-JOB = OpenApiParameter("job", OpenApiTypes.STR, OpenApiParameter.PATH, description="The job's name, URL-encoded.")
+JOB = OpenApiParameter(
+    "job", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=PATH_SEGMENTS, description="The job's name, URL-encoded."
+)
 VERSION = OpenApiParameter(
     "version", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A version of the dataset (`currentVersion`)."
 )
 RUN_ID = OpenApiParameter(
-    "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The run's `runId` (a UUID from most producers)."
+    "id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=PATH_SEGMENTS,
+    description="The run's `runId` (a UUID from most producers).",
 )
 LIMIT = OpenApiParameter(
     "limit",
