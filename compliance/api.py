@@ -11,6 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from governance.api import FormatIsOurs
+from governance.openapi import BINARY, READ_ERRORS, errors, ref, typed
 from governance.permissions import GOVERNANCE_READ_TOKENS, visible_namespace_ids
 from governance.roles import EDIT_METADATA, READ_LINEAGE, VIEW_COMPLIANCE
 from lineage.api import params
@@ -56,11 +57,15 @@ class ReportView(ComplianceView):
             OpenApiParameter("format", str, enum=["json", "csv", "pdf"], description="Default json."),
         ],
         responses={
-            200: OpenApiResponse(
+            (200, "application/json"): OpenApiResponse(
+                ref("ComplianceReport"),
                 description="The report; headers X-Report-Id, X-Report-SHA256, "
                 "X-Report-Signature. The detached signature file is at "
-                "/api/v1/compliance/reports/<id>/signature."
-            )
+                "/api/v1/compliance/reports/<id>/signature.",
+            ),
+            (200, "text/csv"): OpenApiResponse({"type": "string"}, description="The report as CSV rows."),
+            (200, "application/pdf"): OpenApiResponse(BINARY, description="The report as a PDF document."),
+            **errors(*READ_ERRORS, e403="Neither the auditor nor the admin role."),
         },
         tags=["Compliance"],
     )
@@ -84,7 +89,7 @@ class ReportSignatureView(ComplianceView):
     @extend_schema(
         operation_id="getComplianceReportSignature",
         summary="The detached signature of a generated report (save it as <report>.sig)",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: typed("ComplianceReportSignature"), **errors(401, 403, 404)},
         tags=["Compliance"],
     )
     def get(self, request, pk: int):
@@ -133,7 +138,7 @@ class ChecksView(ComplianceView):
     @extend_schema(
         operation_id="getComplianceChecks",
         summary="Each rule, its live status, and the objects that violate it (runs the checks now)",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: typed("ComplianceChecks"), **errors(401, 403)},
         tags=["Compliance"],
     )
     def get(self, request):
@@ -151,7 +156,10 @@ class ChecksView(ComplianceView):
         )
 
     @extend_schema(
-        operation_id="runComplianceChecks", request=None, responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"]
+        operation_id="runComplianceChecks",
+        request=None,
+        responses={200: typed("ComplianceChecks"), **errors(401, 403)},
+        tags=["Compliance"],
     )
     def post(self, request):
         return self.get(request)
@@ -181,7 +189,11 @@ def rule_json(rule: ComplianceRule, view: View = EVERYTHING) -> dict:
 
 
 class RulesView(ComplianceView):
-    @extend_schema(operation_id="listComplianceRules", responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"])
+    @extend_schema(
+        operation_id="listComplianceRules",
+        responses={200: typed("ComplianceRules"), **errors(401, 403)},
+        tags=["Compliance"],
+    )
     def get(self, request):
         view = view_of(request.user)
         rules = ComplianceRule.objects.select_related("updated_by")
@@ -191,14 +203,18 @@ class RulesView(ComplianceView):
 class RuleView(ComplianceView):
     required_permissions = {"GET": [VIEW_COMPLIANCE], "PATCH": [EDIT_RULES]}
 
-    @extend_schema(operation_id="getComplianceRule", responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"])
+    @extend_schema(
+        operation_id="getComplianceRule",
+        responses={200: typed("ComplianceRule"), **errors(401, 403, 404)},
+        tags=["Compliance"],
+    )
     def get(self, request, pk: str):
         return Response(rule_json(get_object_or_404(ComplianceRule, pk=pk), view_of(request.user)))
 
     @extend_schema(
         operation_id="updateComplianceRule",
         request=RuleInput,
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: typed("ComplianceRule"), **errors(400, 401, 403, 404)},
         tags=["Compliance"],
     )
     def patch(self, request, pk: str):
@@ -232,13 +248,18 @@ def hold_json(hold: LegalHold) -> dict:
 class HoldsView(ComplianceView):
     required_permissions = {"GET": [VIEW_COMPLIANCE], "POST": [MANAGE_HOLDS]}
 
-    @extend_schema(operation_id="listLegalHolds", responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"])
+    @extend_schema(
+        operation_id="listLegalHolds", responses={200: typed("LegalHolds"), **errors(401, 403)}, tags=["Compliance"]
+    )
     def get(self, request):
         holds = services.visible_holds(view_of(request.user)).select_related("placed_by")
         return Response({"holds": [hold_json(h) for h in holds]})
 
     @extend_schema(
-        operation_id="placeLegalHold", request=HoldInput, responses={201: OpenApiTypes.OBJECT}, tags=["Compliance"]
+        operation_id="placeLegalHold",
+        request=HoldInput,
+        responses={201: typed("LegalHold"), **errors(400, 401, 403)},
+        tags=["Compliance"],
     )
     def post(self, request):
         data = HoldInput(data=request.data)
@@ -251,7 +272,10 @@ class HoldReleaseView(ComplianceView):
     required_permissions = {"POST": [MANAGE_HOLDS]}
 
     @extend_schema(
-        operation_id="releaseLegalHold", request=None, responses={200: OpenApiTypes.OBJECT}, tags=["Compliance"]
+        operation_id="releaseLegalHold",
+        request=None,
+        responses={200: typed("LegalHold"), **errors(401, 403, 404, e404="No such hold, or released already.")},
+        tags=["Compliance"],
     )
     def post(self, request, pk: int):
         hold = get_object_or_404(LegalHold, pk=pk, released_at__isnull=True)
@@ -302,7 +326,7 @@ class ClassificationsView(ReadView):
         operation_id="listClassifications",
         summary="Declared classifications and where lineage carries them, with the path",
         parameters=[OpenApiParameter("classification", str, description="e.g. PII; default all")],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: typed("Classifications"), **errors(401, 403)},
         tags=["Compliance"],
     )
     def get(self, request):
@@ -321,7 +345,7 @@ class ClassificationPreviewView(ReadView):
         operation_id="previewClassification",
         summary="Where a classification put on a dataset or field would flow, before it is saved",
         parameters=[*NODE_PARAMETERS, OpenApiParameter("classification", str, required=True)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: typed("Classifications"), **errors(*READ_ERRORS, 404, e404="Unknown node.")},
         tags=["Compliance"],
     )
     def get(self, request):

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +16,7 @@ from lineage.selectors import BadParameter
 from . import audit
 from .api import FormatIsOurs
 from .models import AuditRecord
+from .openapi import EXPORT_SCHEMA, errors
 from .permissions import GOVERNANCE_READ_TOKENS
 from .roles import VIEW_AUDIT
 
@@ -105,7 +106,9 @@ class AuditTrailView(APIView):
             ),
         ],
         responses={
-            200: inline_serializer(
+            (200, "text/csv"): EXPORT_SCHEMA,
+            (200, "application/jsonl"): EXPORT_SCHEMA,
+            (200, "application/json"): inline_serializer(
                 "AuditPage",
                 {
                     "totalCount": serializers.IntegerField(),
@@ -114,9 +117,7 @@ class AuditTrailView(APIView):
                     "records": inline_serializer("AuditRecord", RECORD_FIELDS, many=True),
                 },
             ),
-            400: OpenApiResponse(description="A bad parameter, named."),
-            401: OpenApiResponse(description="Not logged in and no token."),
-            403: OpenApiResponse(description="Neither the auditor nor the admin role."),
+            **errors(400, 401, 403, e403="Neither the auditor nor the admin role."),
         },
         tags=["Audit"],
     )
@@ -175,8 +176,7 @@ class AuditVerifyView(APIView):
                     ),
                 },
             ),
-            400: OpenApiResponse(description="A bad parameter, named."),
-            403: OpenApiResponse(description="Neither the auditor nor the admin role (or no CSRF token)."),
+            **errors(400, 401, 403, e403="Neither the auditor nor the admin role (or no CSRF token)."),
         },
         tags=["Audit"],
     )

@@ -11,8 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +19,7 @@ from rest_framework.views import APIView
 from . import audit, connections, crypto, throttling
 from .mfa import mfa_required
 from .models import Connection
+from .openapi import errors, typed
 from .permissions import GOVERNANCE_READ_TOKENS, has_capability, require_permission
 from .roles import ADD_CONNECTIONS, CHANGE_CONNECTIONS, DELETE_CONNECTIONS, USE_CONNECTIONS, VIEW_CONNECTIONS
 
@@ -107,7 +107,7 @@ class ConnectionListView(ConnectionAPIMixin, APIView):
     @extend_schema(
         operation_id="listConnections",
         summary="Connections you may see (metadata, never secrets)",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: typed("ConnectionList"), **errors(401, 403, 503)},
         tags=["Connections"],
     )
     def get(self, request):
@@ -117,7 +117,7 @@ class ConnectionListView(ConnectionAPIMixin, APIView):
     @extend_schema(
         operation_id="createConnection",
         request=ConnectionInput,
-        responses={201: OpenApiResponse(description="The connection's metadata.")},
+        responses={201: typed("Connection", "The connection's metadata."), **errors(400, 401, 403, 503)},
         tags=["Connections"],
     )
     def post(self, request):
@@ -137,14 +137,18 @@ class ConnectionDetailView(ConnectionAPIMixin, APIView):
     required_permissions = {"GET": [VIEW_CONNECTIONS], "PATCH": [CHANGE_CONNECTIONS], "DELETE": [DELETE_CONNECTIONS]}
     token_scopes = GOVERNANCE_READ_TOKENS
 
-    @extend_schema(operation_id="getConnection", responses={200: OpenApiTypes.OBJECT}, tags=["Connections"])
+    @extend_schema(
+        operation_id="getConnection",
+        responses={200: typed("Connection"), **errors(401, 403, 404)},
+        tags=["Connections"],
+    )
     def get(self, request, slug: str):
         return Response(connection_json(self.get_connection(request, slug)))
 
     @extend_schema(
         operation_id="updateConnection",
         request=ConnectionInput,
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: typed("Connection"), **errors(400, 401, 403, 404, 503)},
         tags=["Connections"],
     )
     def patch(self, request, slug: str):
@@ -161,7 +165,9 @@ class ConnectionDetailView(ConnectionAPIMixin, APIView):
             )
         )
 
-    @extend_schema(operation_id="deleteConnection", responses={204: None}, tags=["Connections"])
+    @extend_schema(
+        operation_id="deleteConnection", responses={204: None, **errors(401, 403, 404)}, tags=["Connections"]
+    )
     def delete(self, request, slug: str):
         connection = self.get_connection(request, slug)
         if not connections.can_change(request.user, connection, DELETE_CONNECTIONS):
@@ -179,8 +185,8 @@ class ConnectionRevealView(ConnectionAPIMixin, APIView):
         summary="The connection's password and extra; needs re-authentication within 5 minutes",
         request=None,
         responses={
-            200: OpenApiResponse(description="{password, extra}"),
-            403: OpenApiResponse(description="Not allowed, or `reauthenticate: true`."),
+            200: typed("ConnectionSecrets", "{password, extra}"),
+            **errors(401, 403, 404, 503, e403="Not allowed, or `reauthenticate: true`."),
         },
         tags=["Connections"],
     )
@@ -199,7 +205,10 @@ class ConnectionTestView(ConnectionAPIMixin, APIView):
         operation_id="testConnection",
         summary="Really connect (PostgreSQL) and report",
         request=None,
-        responses={200: OpenApiResponse(description="{ok, message}; secrets scrubbed from the message")},
+        responses={
+            200: typed("ConnectionTest", "{ok, message}; secrets scrubbed from the message"),
+            **errors(401, 403, 404, 503),
+        },
         tags=["Connections"],
     )
     def post(self, request, slug: str):
@@ -223,7 +232,10 @@ class ReauthView(APIView):
         operation_id="reauthenticate",
         summary="Confirm your password (and a second-factor code, if your role uses one)",
         request=ReauthInput,
-        responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT},
+        responses={
+            200: typed("Reauthenticated"),
+            **errors(400, 401, 403, e400="That did not match.", e403="Tokens cannot re-authenticate."),
+        },
         tags=["Connections"],
     )
     def post(self, request):

@@ -218,6 +218,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The JSON shapes every operation answers (and the OpenLineage events it takes), as components: each app
+    # describes its own in an `openapi` module, only when the schema is generated, never per request.
+    # Path parameters as the routes' converters accept them: another value is not a route of the API.
+    "PATH_CONVERTER_OVERRIDES": {
+        "int": {"type": "integer", "minimum": 0},
+        "slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
+        "path": {"type": "string", "pattern": "^[^\\n]+$"},
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "governance.openapi.add_components",
+        "lineage.api.openapi.add_components",
+        "compliance.openapi.add_components",
+    ],
 }
 
 # Content-Security-Policy (django-csp): the browser runs only scripts and styles served from here as files, or inline

@@ -15,14 +15,14 @@ from django.core.exceptions import PermissionDenied as PageDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .models import ApiToken
+from .openapi import errors, typed
 from .permissions import has_capability, is_admin, namespace_scope, require_permission
 from .roles import ADD_TOKENS, GRANT_GOVERNANCE_READ, REVOKE_TOKENS, VIEW_TOKENS
 from .tokens import create_token, describe_expiry, revoke_token
@@ -137,7 +137,7 @@ class TokenListView(APIView):
     @extend_schema(
         operation_id="listTokens",
         summary="API tokens you may manage (admins: all)",
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: typed("TokenList"), **errors(401, 403)},
         tags=["Tokens"],
     )
     def get(self, request):
@@ -147,7 +147,7 @@ class TokenListView(APIView):
         operation_id="createToken",
         summary="Make a token; the secret is in this answer only",
         request=TokenInput,
-        responses={201: OpenApiResponse(description="The token, with `token`.")},
+        responses={201: typed("NewToken", "The token, with its secret `token` (shown once)."), **errors(400, 401, 403)},
         tags=["Tokens"],
     )
     def post(self, request):
@@ -169,14 +169,14 @@ class TokenListView(APIView):
 class TokenDetailView(APIView):
     required_permissions = {"GET": [VIEW_TOKENS], "DELETE": [REVOKE_TOKENS]}
 
-    @extend_schema(operation_id="getToken", responses={200: OpenApiTypes.OBJECT}, tags=["Tokens"])
+    @extend_schema(operation_id="getToken", responses={200: typed("Token"), **errors(401, 403, 404)}, tags=["Tokens"])
     def get(self, request, pk: int):
         return Response(token_json(get_object_or_404(tokens_for(request.user), pk=pk)))
 
     @extend_schema(
         operation_id="revokeToken",
         summary="Revoke a token (it stops working at once)",
-        responses={204: None},
+        responses={204: None, **errors(401, 403, 404)},
         tags=["Tokens"],
     )
     def delete(self, request, pk: int):

@@ -9,8 +9,7 @@ import zlib
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
 from governance import audit
@@ -19,6 +18,7 @@ from governance.observability import EVENTS_REJECTED, INGEST_LATENCY
 from governance.tokens import InvalidToken, bearer_secret, check_secret, digest
 
 from .. import services
+from . import openapi
 
 JSON_TYPES = ("application/json", "text/json")
 
@@ -143,24 +143,7 @@ class IngestView(APIView):
 
 
 class LineageIngestView(IngestView):
-    @extend_schema(
-        operation_id="postLineageEvent",
-        summary="Send one OpenLineage event (RunEvent, DatasetEvent or JobEvent)",
-        request=OpenApiTypes.OBJECT,
-        responses={
-            201: OpenApiResponse(
-                description="Accepted and stored; `warnings` name facets that were not applied: facets that break "
-                "their schema, and facets about datasets (or a parent job) of namespaces the token may not change."
-            ),
-            200: OpenApiResponse(description="The same event was already stored; nothing changed."),
-            400: OpenApiResponse(description="Not JSON, bad gzip, or the event breaks the core schema: `errors`."),
-            401: OpenApiResponse(description="No token, or an unknown, expired or revoked one."),
-            403: OpenApiResponse(description="The token may not write lineage, or not to this namespace."),
-            413: OpenApiResponse(description="Body over TRIBUTARY_MAX_EVENT_BYTES."),
-            415: OpenApiResponse(description="Not a JSON content type, or an unsupported Content-Encoding."),
-        },
-        tags=["OpenLineage"],
-    )
+    @extend_schema(**openapi.POST_EVENT)
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
 
@@ -210,23 +193,7 @@ class LineageIngestView(IngestView):
 class LineageBatchIngestView(IngestView):
     endpoint = "batch"
 
-    @extend_schema(
-        operation_id="postLineageEventBatch",
-        summary="Send a JSON array of OpenLineage events",
-        request=OpenApiTypes.OBJECT,
-        responses={
-            200: OpenApiResponse(
-                description="`status` success or partial_success, `summary` {received, successful, failed}, "
-                "`failed_events` [{index, reason, retriable}] as in the OpenLineage spec."
-            ),
-            400: OpenApiResponse(description="Not JSON, bad gzip, or not an array."),
-            401: OpenApiResponse(description="No token, or an unknown, expired or revoked one."),
-            403: OpenApiResponse(description="The token may not write lineage."),
-            413: OpenApiResponse(description="Body over TRIBUTARY_MAX_BATCH_BYTES."),
-            415: OpenApiResponse(description="Not a JSON content type."),
-        },
-        tags=["OpenLineage"],
-    )
+    @extend_schema(**openapi.POST_BATCH)
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
 

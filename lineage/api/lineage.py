@@ -3,11 +3,12 @@
 import time
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.observability import LINEAGE_QUERY_LATENCY
+from governance.openapi import READ_ERRORS, errors, typed
 from governance.permissions import LINEAGE_READ_TOKENS
 from governance.roles import READ_LINEAGE
 
@@ -15,7 +16,7 @@ from .. import presenters, traversal
 from ..graph import BOTH, DOWN, UP, walk
 from ..reports import lineage_report
 from ..selectors import BadParameter, NodeNotFound, column_expander, resolve_node, visible_namespace_ids
-from . import params
+from . import openapi, params
 from .ingest import LineageIngestView
 from .renderers import ORJSONRenderer
 
@@ -152,9 +153,8 @@ class LineageView(ReadView, LineageIngestView):
             ),
         ],
         responses={
-            200: OpenApiResponse(description="{graph: [{id, type, data, inEdges, outEdges}]}"),
-            400: OpenApiResponse(description="A bad parameter, named."),
-            404: OpenApiResponse(description="Unknown node."),
+            200: typed("LineageAnswer", "{graph: [{id, type, data, inEdges, outEdges}]}"),
+            **errors(*READ_ERRORS, 404, e404="Unknown node."),
         },
         tags=["Lineage"],
     )
@@ -179,7 +179,7 @@ class LineageView(ReadView, LineageIngestView):
             )
             return Response(answer)
 
-    @extend_schema(exclude=True)
+    @extend_schema(**openapi.POST_EVENT)
     def post(self, request, *args, **kwargs):
         return LineageIngestView.post(self, request, *args, **kwargs)
 
@@ -215,11 +215,10 @@ class ColumnLineageView(ReadView):
             ),
         ],
         responses={
-            200: OpenApiResponse(
-                description="{graph: [{id: datasetField:..., type: DATASET_FIELD, data, inEdges, outEdges}]}"
+            200: typed(
+                "ColumnLineageGraph", "{graph: [{id: datasetField:..., type: DATASET_FIELD, data, inEdges, outEdges}]}"
             ),
-            400: OpenApiResponse(description="A bad parameter, named."),
-            404: OpenApiResponse(description="Unknown node."),
+            **errors(*READ_ERRORS, 404, e404="Unknown node."),
         },
         tags=["Lineage"],
     )
@@ -243,11 +242,8 @@ class ImpactView(ReadView):
         summary="What a change to a node would reach: downstream jobs by DAG, datasets and owners, critical jobs",
         parameters=[*NODE_PARAMETERS, AS_OF],
         responses={
-            200: OpenApiResponse(
-                description="summary, dags, datasets, owners, criticalTransformations, recommendations"
-            ),
-            400: OpenApiResponse(description="A bad parameter, named."),
-            404: OpenApiResponse(description="Unknown node."),
+            200: typed("Impact", "summary, dags, datasets, owners, criticalTransformations, recommendations"),
+            **errors(*READ_ERRORS, 404, e404="Unknown node."),
         },
         tags=["Lineage"],
     )
@@ -268,10 +264,12 @@ class LineageReportView(ReadView):
         operation_id="getLineageReport",
         summary="Statistics of the whole graph (cached; recomputed when lineage changes)",
         responses={
-            200: OpenApiResponse(
-                description="counts, averageConnections, criticalPaths, orphanedDatasets, "
-                "maxDepth, hasCycles, weaklyConnectedComponents"
-            )
+            200: typed(
+                "LineageReport",
+                "counts, averageConnections, criticalPaths, orphanedDatasets, "
+                "maxDepth, hasCycles, weaklyConnectedComponents",
+            ),
+            **errors(401, 403),
         },
         tags=["Lineage"],
     )
@@ -299,9 +297,8 @@ class LineageDiffView(ReadView):
             ),
         ],
         responses={
-            200: OpenApiResponse(description="{from, to, added: {nodes, edges}, removed: {nodes, edges}}"),
-            400: OpenApiResponse(description="A bad parameter, named."),
-            404: OpenApiResponse(description="Unknown node."),
+            200: typed("LineageDiff", "{from, to, added: {nodes, edges}, removed: {nodes, edges}}"),
+            **errors(*READ_ERRORS, 404, e404="Unknown node."),
         },
         tags=["Lineage"],
     )

@@ -1,9 +1,10 @@
 """GET/PATCH /api/v1/metadata?nodeId=: what stewards say about a dataset or job."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from governance.openapi import READ_ERRORS, errors, typed
 from governance.permissions import can
 from governance.roles import EDIT_METADATA, READ_LINEAGE
 
@@ -68,6 +69,7 @@ class MetadataView(ReadView):
         operation_id="getMetadata",
         summary="What stewards say about a dataset or job",
         parameters=NODE_PARAMETERS,
+        responses={200: typed("Metadata"), **errors(*READ_ERRORS, 404, e404="Unknown node.")},
         tags=["Metadata"],
     )
     def get(self, request):
@@ -85,8 +87,8 @@ class MetadataView(ReadView):
         parameters=NODE_PARAMETERS,
         request=MetadataInput,
         responses={
-            200: OpenApiResponse(description="The annotation after the edit."),
-            403: OpenApiResponse(description="Not a steward, or not in your namespaces."),
+            200: typed("Metadata", "The annotation after the edit."),
+            **errors(400, 401, 403, 404, e403="Not a steward, or not in your namespaces.", e404="Unknown node."),
         },
         tags=["Metadata"],
     )

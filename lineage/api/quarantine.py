@@ -6,6 +6,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.openapi import errors, typed
 from governance.permissions import namespace_scope
 from governance.roles import REPLAY_QUARANTINE, VIEW_QUARANTINE
 
@@ -49,6 +50,7 @@ class QuarantineListView(QuarantineMixin, APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
         ],
+        responses={200: typed("QuarantineList"), **errors(400, 401, 403)},
         tags=["Quarantine"],
     )
     def get(self, request):
@@ -70,7 +72,11 @@ class QuarantineListView(QuarantineMixin, APIView):
 class QuarantineDetailView(QuarantineMixin, APIView):
     required_permissions = {"GET": [VIEW_QUARANTINE]}
 
-    @extend_schema(operation_id="getQuarantinedEvent", tags=["Quarantine"])
+    @extend_schema(
+        operation_id="getQuarantinedEvent",
+        responses={200: typed("QuarantinedEventDetail", "The event with its raw `body`."), **errors(401, 403, 404)},
+        tags=["Quarantine"],
+    )
     def get(self, request, pk: int):
         return Response(
             item_json(get_object_or_404(QuarantinedEvent.objects.select_related("token"), pk=pk), body=True)
@@ -84,6 +90,11 @@ class QuarantineReplayView(QuarantineMixin, APIView):
         operation_id="replayQuarantinedEvent",
         summary="Send a quarantined event through ingestion again",
         request=None,
+        responses={
+            200: typed("ReplayedEvent", "Stored this time."),
+            422: typed("ReplayedEvent", "Refused again: `outcome` and the item's `errors` say why."),
+            **errors(401, 403, 404, 409, e409="The event is not pending (already replayed or discarded)."),
+        },
         tags=["Quarantine"],
     )
     def post(self, request, pk: int):

@@ -10,11 +10,12 @@ import time
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.observability import LINEAGE_QUERY_LATENCY
+from governance.openapi import READ_ERRORS, errors, typed
 from governance.permissions import LINEAGE_READ_TOKENS
 from governance.roles import READ_LINEAGE
 
@@ -27,21 +28,33 @@ TAGS = ["Marquez-compatible reads"]
 SECTIONS = ("/datasets", "/jobs")
 FIRST_SECTION = re.compile(r"/(?:datasets|jobs)(?=/|$)")
 
+PATH_SEGMENTS = r"^[^\n]+$"  # what the routes' `path` converter takes
 NAMESPACE = OpenApiParameter(
     "namespace",
     OpenApiTypes.STR,
     OpenApiParameter.PATH,
+    pattern=PATH_SEGMENTS,
     description="The namespace, URL-encoded: namespaces contain `:` and `/` (`postgres%3A%2F%2Fdb%3A5432`).",
 )
 DATASET = OpenApiParameter(
-    "dataset", OpenApiTypes.STR, OpenApiParameter.PATH, description="The dataset's name, URL-encoded."
+    "dataset",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=PATH_SEGMENTS,
+    description="The dataset's name, URL-encoded.",
 )
-JOB = OpenApiParameter("job", OpenApiTypes.STR, OpenApiParameter.PATH, description="The job's name, URL-encoded.")
+JOB = OpenApiParameter(
+    "job", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=PATH_SEGMENTS, description="The job's name, URL-encoded."
+)
 VERSION = OpenApiParameter(
     "version", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A version of the dataset (`currentVersion`)."
 )
 RUN_ID = OpenApiParameter(
-    "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The run's `runId` (a UUID from most producers)."
+    "id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=PATH_SEGMENTS,
+    description="The run's `runId` (a UUID from most producers).",
 )
 LIMIT = OpenApiParameter(
     "limit",
@@ -61,17 +74,17 @@ LAST_RUN_STATES = OpenApiParameter(
 )
 
 
-def responses(ok: str, *, not_found: str | None = None) -> dict:
+def responses(schema: str, ok: str, *, not_found: str | None = None) -> dict:
     answers = {
-        200: OpenApiResponse(OpenApiTypes.OBJECT, description=ok),
-        400: OpenApiResponse(
-            OpenApiTypes.OBJECT, description="A bad parameter: `{code, message, parameter}` names it."
+        200: typed(schema, ok),
+        **errors(
+            *READ_ERRORS,
+            e400="A bad parameter: `{code, message, parameter}` names it.",
+            e403="The user may not read lineage.",
         ),
-        401: OpenApiResponse(description="No session and no bearer token, or an unknown, expired or revoked token."),
-        403: OpenApiResponse(description="The user may not read lineage."),
     }
     if not_found:
-        answers[404] = OpenApiResponse(OpenApiTypes.OBJECT, description=f"`{{code, message}}`: {not_found}")
+        answers.update(errors(404, e404=f"`{{code, message}}`: {not_found}"))
     return answers
 
 
@@ -108,7 +121,7 @@ class NamespaceListView(MarquezView):
         operation_id="getNamespaces",
         summary="List namespaces",
         parameters=PAGE,
-        responses=responses("`{namespaces: [Namespace], totalCount}`, by name."),
+        responses=responses("NamespaceList", "`{namespaces: [Namespace], totalCount}`, by name."),
         tags=TAGS,
     )
     def get(self, request):
@@ -124,7 +137,9 @@ class NamespaceView(MarquezView):
         summary="Get a namespace",
         parameters=[NAMESPACE],
         responses=responses(
-            "A Namespace: name, createdAt, updatedAt, ownerName, description, isHidden.", not_found="no such namespace."
+            "Namespace",
+            "A Namespace: name, createdAt, updatedAt, ownerName, description, isHidden.",
+            not_found="no such namespace.",
         ),
         tags=TAGS,
     )
@@ -139,7 +154,9 @@ class DatasetListView(MarquezView):
         operation_id="getDatasets",
         summary="List the datasets of a namespace",
         parameters=[NAMESPACE, *PAGE],
-        responses=responses("`{datasets: [Dataset], totalCount}`, by name.", not_found="no such namespace."),
+        responses=responses(
+            "DatasetList", "`{datasets: [Dataset], totalCount}`, by name.", not_found="no such namespace."
+        ),
         tags=TAGS,
     )
     def get(self, request, namespace):
@@ -155,6 +172,7 @@ class DatasetView(MarquezView):
         summary="Get a dataset",
         parameters=[NAMESPACE, DATASET],
         responses=responses(
+            "Dataset",
             "A Dataset: id, type, name, physicalName, times, sourceName, fields, tags, lastModifiedAt, "
             "lastLifecycleState, description, currentVersion, columnLineage, facets, deleted; and Tributary's "
             "nodeId, datasetType, sourceUri, owners, symlinks.",
@@ -174,6 +192,7 @@ class DatasetVersionListView(MarquezView):
         summary="List the versions of a dataset",
         parameters=[NAMESPACE, DATASET, *PAGE],
         responses=responses(
+            "DatasetVersionList",
             "`{versions: [DatasetVersion], totalCount}`, newest first; a version per run that wrote the dataset "
             "and per DatasetEvent, with the run that created it.",
             not_found="no such namespace or dataset.",
@@ -196,7 +215,7 @@ class DatasetVersionView(MarquezView):
         operation_id="getDatasetVersion",
         summary="Get a version of a dataset",
         parameters=[NAMESPACE, DATASET, VERSION],
-        responses=responses("A DatasetVersion.", not_found="no such namespace, dataset or version."),
+        responses=responses("DatasetVersion", "A DatasetVersion.", not_found="no such namespace, dataset or version."),
         tags=TAGS,
     )
     def get(self, request, namespace, dataset, version):
@@ -213,7 +232,7 @@ class JobListView(MarquezView):
         summary="List the jobs of a namespace",
         parameters=[NAMESPACE, LAST_RUN_STATES, *PAGE],
         responses=responses(
-            "`{jobs: [Job], totalCount}`, most recently updated first.", not_found="no such namespace."
+            "JobList", "`{jobs: [Job], totalCount}`, most recently updated first.", not_found="no such namespace."
         ),
         tags=TAGS,
     )
@@ -234,7 +253,7 @@ class AllJobListView(JobListView):
         operation_id="getAllJobs",
         summary="List the jobs of every namespace",
         parameters=[LAST_RUN_STATES, *PAGE],
-        responses=responses("`{jobs: [Job], totalCount}`, most recently updated first."),
+        responses=responses("JobList", "`{jobs: [Job], totalCount}`, most recently updated first."),
         tags=TAGS,
     )
     def get(self, request):
@@ -249,6 +268,7 @@ class JobView(MarquezView):
         summary="Get a job",
         parameters=[NAMESPACE, JOB],
         responses=responses(
+            "Job",
             "A Job: id, type, name, simpleName, parentJobName, times, inputs and outputs (of the latest run), "
             "location, description, latestRun, latestRuns (10), facets, currentVersion, labels, tags; and "
             "Tributary's nodeId, jobType, integration, parent, dag (the Airflow DAG it belongs to), owners.",
@@ -267,7 +287,9 @@ class JobRunListView(MarquezView):
         operation_id="getRuns",
         summary="List the runs of a job",
         parameters=[NAMESPACE, JOB, *PAGE],
-        responses=responses("`{runs: [Run], totalCount}`, newest first.", not_found="no such namespace or job."),
+        responses=responses(
+            "RunList", "`{runs: [Run], totalCount}`, newest first.", not_found="no such namespace or job."
+        ),
         tags=TAGS,
     )
     def get(self, request, namespace, job):
@@ -285,6 +307,7 @@ class RunView(MarquezView):
         summary="Get a run",
         parameters=[RUN_ID],
         responses=responses(
+            "Run",
             "A Run: id, times, state, durationMs, args, jobVersion, inputDatasetVersions, outputDatasetVersions, "
             "facets; and Tributary's job and parentRunId.",
             not_found="no such run.",
@@ -305,7 +328,7 @@ class RunFacetsView(MarquezView):
             RUN_ID,
             OpenApiParameter("type", OpenApiTypes.STR, enum=["run", "job"], required=True, description="Whose facets."),
         ],
-        responses=responses("`{runId, facets}`.", not_found="no such run."),
+        responses=responses("RunFacets", "`{runId, facets}`.", not_found="no such run."),
         tags=TAGS,
     )
     def get(self, request, id):
@@ -345,7 +368,7 @@ class SearchView(MarquezView):
             OpenApiParameter("before", OpenApiTypes.DATE, description="Only updated before this day (YYYY-MM-DD)."),
             OpenApiParameter("after", OpenApiTypes.DATE, description="Only updated after this day (YYYY-MM-DD)."),
         ],
-        responses=responses("`{totalCount, results: [{type, name, updatedAt, namespace, nodeId}]}`."),
+        responses=responses("SearchResults", "`{totalCount, results: [{type, name, updatedAt, namespace, nodeId}]}`."),
         tags=TAGS,
     )
     def get(self, request):
@@ -387,7 +410,7 @@ class LineageEventListView(MarquezView):
             ),
             *PAGE,
         ],
-        responses=responses("`{events: [RunEvent as received], totalCount}`."),
+        responses=responses("LineageEvents", "`{events: [RunEvent as received], totalCount}`."),
         tags=TAGS,
     )
     def get(self, request):
