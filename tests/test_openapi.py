@@ -28,6 +28,7 @@ from lineage.models import QuarantinedEvent, RawEvent
 
 from .conftest import login, make_user
 from .events import dataset, job_type, run_event
+from .test_connections import totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -391,7 +392,14 @@ def test_token_and_connection_answers_conform_to_the_schema(client, cast, confor
     conforms(client.post("/api/v1/connections/warehouse/reveal"), "post", one + "/reveal", 403)
     conforms(client.post("/api/v1/reauth", {"password": "wrong"}, content_type=JSON), "post", "/api/v1/reauth", 400)
     conforms(
-        client.post("/api/v1/reauth", {"password": "Devi-password-1"}, content_type=JSON), "post", "/api/v1/reauth", 200
+        client.post(
+            "/api/v1/reauth",
+            {"password": "Devi-password-1", "code": totp_code(cast["devi"])},
+            content_type=JSON,
+        ),
+        "post",
+        "/api/v1/reauth",
+        200,
     )
     revealed = conforms(client.post("/api/v1/connections/warehouse/reveal"), "post", one + "/reveal", 200)
     assert revealed.json() == {"password": "s3cret", "extra": {"sslmode": "disable"}}
