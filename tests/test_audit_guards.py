@@ -128,13 +128,13 @@ def test_emptying_the_trail_behind_dropped_guards_fails_verification_against_a_s
     assert run("audit_verify") == "0 records verified.\n"  # the database alone cannot tell: nothing is left
 
     with pytest.raises(
-        CommandError, match="checkpoint of record 120 .*the chain head is missing: records were removed"
+        CommandError, match=r"checkpoint of record 120 .*the chain head is missing: records were removed"
     ):
         run("audit_verify", "--checkpoint", str(saved), "--public-key", str(public))
 
     # The app goes on appending and a new chain grows from nothing: still not the one that was signed.
     some_records(130)
-    with pytest.raises(CommandError, match="checkpoint of record 120 .*hash differs from the one signed"):
+    with pytest.raises(CommandError, match=r"checkpoint of record 120 .*hash differs from the one signed"):
         run("audit_verify", "--checkpoint", str(saved), "--public-key", str(public))
 
 
@@ -148,7 +148,7 @@ def test_cutting_the_end_of_the_trail_behind_dropped_guards_fails_against_the_ch
     sql("DELETE FROM governance_auditrecord WHERE sequence > 6")
     last = AuditRecord.objects.get(sequence=6)
     sql("UPDATE governance_auditchainhead SET sequence = 6, hash = %s", [last.hash])
-    with pytest.raises(CommandError, match="checkpoint of record 10 .*chain head is at record 6: records were removed"):
+    with pytest.raises(CommandError, match=r"checkpoint of record 10 .*head is at record 6: records were removed"):
         run("audit_verify", "--public-key", str(public))
     assert not audit.verify_chain().ok  # the API's verify reads the same checkpoints
 
@@ -160,7 +160,7 @@ def test_a_checkpoint_file_must_be_signed_by_the_key_given(keys, tmp_path):
     run("audit_checkpoint", "--key", str(private), "--output", str(saved))
     forged = orjson.loads(saved.read_bytes()) | {"hash": "f" * 64}
     saved.write_bytes(orjson.dumps(forged))
-    with pytest.raises(CommandError, match="checkpoint of record 3 .*signature is invalid"):
+    with pytest.raises(CommandError, match=r"checkpoint of record 3 .*signature is invalid"):
         run("audit_verify", "--checkpoint", str(saved), "--public-key", str(public))
     with pytest.raises(CommandError, match="needs --public-key"):
         run("audit_verify", "--checkpoint", str(saved))
