@@ -1,8 +1,10 @@
 """The audit trail's API: GET /api/v1/audit (a page, or a streaming CSV / JSON-lines export) and
-POST /api/v1/audit/verify. Only for users with governance.view_auditrecord (the auditor and admin roles)."""
+POST /api/v1/audit/verify. Only for users with governance.view_auditrecord (the auditor and admin roles); an
+auditor narrowed to some namespaces reads the records about objects of those namespaces alone."""
 
 from datetime import UTC, datetime
 
+from django.db import models
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -17,11 +19,25 @@ from lineage.selectors import BadParameter
 from . import audit
 from .api import FormatIsOurs
 from .models import AuditRecord
+from .permissions import namespace_scope
 from .roles import VIEW_AUDIT
 
 VIEW_PERMISSION = VIEW_AUDIT
 FORMATS = ("json", *audit.EXPORT_FORMATS)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
+
+
+def visible_records(user) -> "models.QuerySet[AuditRecord]":
+    """The records `user` may read: every one, or for a user narrowed to some namespaces (per-namespace grants,
+    or a read token's namespaces) those whose target belongs to those namespaces alone. A record about no
+    namespace (logins, users, roles, tokens of every namespace, the trail's own records) is about everyone, so
+    only the unnarrowed read it."""
+    from lineage.models import Namespace
+
+    scope = namespace_scope(user)
+    if scope is None:
+        return AuditRecord.objects.all()
+    return AuditRecord.objects.within_namespaces(Namespace.objects.filter(pk__in=scope).values_list("name", flat=True))
 
 
 def read_filters(query) -> dict:
@@ -123,7 +139,7 @@ class AuditTrailView(APIView):
         query = request.query_params
         filters = read_filters(query)
         fmt = params.choice(query, "format", FORMATS, "json")
-        records = AuditRecord.objects.matching(**filters)
+        records = visible_records(request.user).matching(**filters)
         if fmt != "json":
             stream = audit.export_records(records=records, fmt=fmt, filters=filters, request=request)
             return export_response(stream, fmt)
