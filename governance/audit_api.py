@@ -177,7 +177,7 @@ class AuditVerifyRequest(serializers.Serializer):
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
-            raise ValidationError({"": ["the body must be a JSON object: {\"first\": 1, \"last\": 100}"]})
+            raise ValidationError({"": ['the body must be a JSON object: {"first": 1, "last": 100}']})
         unknown = sorted(set(data) - set(self.fields))
         if unknown:
             raise ValidationError({name: ["is not a field of this request: use first and last"] for name in unknown})
@@ -193,7 +193,7 @@ class AuditVerifyRequest(serializers.Serializer):
 def invalid_body(request, errors) -> Response:
     """400 in the API's error shape: Marquez's code and message, and each problem at its JSON pointer."""
     problems = []
-    for name, messages in (errors.items() if isinstance(errors, dict) else [("", errors)]):
+    for name, messages in errors.items() if isinstance(errors, dict) else [("", errors)]:
         field = "" if name in ("", "non_field_errors") else str(name)
         for message in messages if isinstance(messages, list) else [messages]:
             problems.append({"path": f"/{field}" if field else "", "parameter": field, "message": str(message)})
