@@ -17,8 +17,11 @@ of a change that rolled back, cannot exist. Appending locks the chain head until
 `record` as the last statement of the transaction: every audited transaction queues on that lock from the
 moment it records until it commits.
 
-Records are hash-chained (governance.auditchain) and append-only: on PostgreSQL a trigger refuses UPDATE and
-DELETE, except the DELETE of `audit_retention_cut`. There is no code path that changes a record.
+Records are hash-chained (governance.auditchain) and append-only: on PostgreSQL triggers refuse UPDATE, DELETE
+and TRUNCATE, except the DELETE of `audit_retention_cut` (the oldest records, after their anchor is appended); the
+chain head only moves forward and cannot be removed; signed checkpoints are kept for good. There is no code path
+that changes a record. Each record also names the namespaces its target belongs to (outside the hash), so that an
+auditor narrowed to some namespaces reads only the records about them.
 """
 
 import contextvars
@@ -39,7 +42,7 @@ from django.utils import timezone
 
 from . import auditchain
 from .auditchain import GENESIS_HASH, Verification, entry_hash, format_time, normalise_json
-from .models import ApiToken, AuditChainHead, AuditRecord
+from .models import ApiToken, AuditChainHead, AuditCheckpoint, AuditRecord
 from .observability import current_request_id
 
 # Every action, in one table, so that every feature records the same names; `record` refuses any other.
@@ -220,7 +223,42 @@ def _content(action, actor, target, outcome, changes, request, detail) -> dict[s
         "request_id": request_id[:64],
         "changes": normalise_json(_scrub(changes, CHANGED)) if changes else None,
         "detail": normalise_json(_scrub(detail, REDACTED)) if detail else None,
+        _NAMESPACES: namespaces_of(target, changes),
     }
+
+
+_NAMESPACES = "_namespaces"
+
+
+def namespaces_of(target: Any, changes: Mapping[str, Any] | None = None) -> list[str] | None:
+    """The namespaces a record's target belongs to, or None for a target of no namespace (or of all of them).
+
+    Connections and tokens have `namespaces` (a token with none acts everywhere: no namespace of its own),
+    legal holds a `namespace`, a grant targets the namespace itself, metadata its `dataset:<ns>:<name>`. A change
+    of `namespaces` counts both sides: the record is about the namespaces it left too.
+    """
+    names: set[str] = set()
+    if isinstance(target, models.Model):
+        if target._meta.label_lower == "lineage.namespace":
+            names.add(str(target))
+        served = getattr(target, "namespaces", None)
+        if isinstance(served, list | tuple):
+            names.update(str(name) for name in served)
+        own = getattr(target, "namespace", None) if "namespace" in target.__dict__ else None
+        if isinstance(own, str) and own:
+            names.add(own)
+    elif target is not None:
+        kind, object_id, name = (str(part or "") for part in target)
+        if kind == "namespace" and name:  # a grant (governance.model_audit): the namespace's name
+            names.add(name)
+        elif kind in ("dataset", "job") and object_id.startswith(f"{kind}:") and object_id.endswith(f":{name}"):
+            names.add(object_id[len(kind) + 1 : len(object_id) - len(name) - 1])
+    moved = (changes or {}).get("namespaces")
+    if isinstance(moved, Mapping):
+        for side in ("before", "after"):
+            if isinstance(moved.get(side), list | tuple):
+                names.update(str(name) for name in moved[side])
+    return sorted(names) or None
 
 
 def _append(head: AuditChainHead, contents: list[dict[str, Any]]) -> list[AuditRecord]:
@@ -231,6 +269,7 @@ def _append(head: AuditChainHead, contents: list[dict[str, Any]]) -> list[AuditR
         # The time is taken under the lock, so it never goes backwards along the chain (clock steps aside);
         # an imported history brings its own.
         now = content.pop(_IMPORTED_TIME, None) or timezone.now()
+        namespaces = content.pop(_NAMESPACES, None)
         sequence += 1
         entry = {**content, "sequence": sequence, "time": format_time(now), "previous_hash": previous}
         previous = entry_hash(entry)
@@ -252,6 +291,7 @@ def _append(head: AuditChainHead, contents: list[dict[str, Any]]) -> list[AuditR
                 detail=entry["detail"],
                 previous_hash=entry["previous_hash"],
                 hash=previous,
+                namespaces=namespaces,
             )
         )
     if len(items) > 1 and connection.vendor == "postgresql":
@@ -550,20 +590,33 @@ def verify_chain(*, first: int | None = None, last: int | None = None, batch_siz
     check), and the last record must be the head: that notices records cut from the end, or a last record
     rewritten with a recomputed hash.
     """
+    whole = first is None and last is None
     head = None
     if last is None:
         head = AuditChainHead.objects.filter(pk=1).values("sequence", "hash").first()
         last = head["sequence"] if head else None
     lowest = AuditRecord.objects.order_by("sequence").values_list("sequence", flat=True).first()
+    if head is None and lowest is not None and whole:
+        # Appending creates the head with the first record, and the head cannot be deleted: it was removed
+        # behind the guards' back, and what it held (where the chain ended) is lost with it.
+        newest = AuditRecord.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+        reason = "the chain head is missing while records exist: it was removed, so records cut from the end go unseen"
+        return Verification(0, lowest, None, None, auditchain.Broken(newest, reason))
     if lowest is None or (last is not None and lowest > last):
-        return _check_head(Verification(0, None, None, None), head, first)
-    start = max(first or lowest, lowest)  # what retention cut is accounted for by its anchor, not missing
-    previous = _predecessor(start)
-    if previous is None:
-        reason = "the records before it are missing and no retention anchor accounts for them"
-        return Verification(0, start, None, None, auditchain.Broken(start, reason))
-    result = auditchain.walk(_batches(start, last, batch_size), previous=previous)
-    return _check_head(result, head, first) if result.ok else result
+        result = _check_head(Verification(0, None, None, None), head, first)
+    else:
+        start = max(first or lowest, lowest)  # what retention cut is accounted for by its anchor, not missing
+        previous = _predecessor(start)
+        if previous is None:
+            reason = "the records before it are missing and no retention anchor accounts for them"
+            return Verification(0, start, None, None, auditchain.Broken(start, reason))
+        result = auditchain.walk(_batches(start, last, batch_size), previous=previous)
+        result = _check_head(result, head, first) if result.ok else result
+    if result.ok and whole:
+        problems = check_checkpoints(stored_checkpoints())
+        if problems:
+            return Verification(result.count, result.first, result.last, result.last_hash, problems[0])
+    return result
 
 
 def _predecessor(sequence: int) -> tuple[int, str] | None:
@@ -602,6 +655,9 @@ def _check_head(result: Verification, head: Mapping[str, Any] | None, first: int
         return result
     if result.last == head["sequence"]:
         broken = auditchain.Broken(result.last, "its hash differs from the one the chain head holds: it was rewritten")
+    elif result.last is None:
+        reason = f"the trail is empty but the chain head is at record {head['sequence']}: records were removed"
+        broken = auditchain.Broken(head["sequence"], reason)
     else:
         reason = (
             f"the chain head is at record {head['sequence']} but the last record is {result.last or 'none'}: "
@@ -609,6 +665,80 @@ def _check_head(result: Verification, head: Mapping[str, Any] | None, first: int
         )
         broken = auditchain.Broken((result.last or 0) + 1, reason)
     return Verification(result.count, result.first, result.last, result.last_hash, broken)
+
+
+# Signed checkpoints: what the chain must still reach.
+
+
+def stored_checkpoints() -> list[dict[str, Any]]:
+    """The checkpoints kept in the database, oldest first, as checkpoint details (sequence, hash, signature,
+    key_id)."""
+    return [item.as_detail() for item in AuditCheckpoint.objects.order_by("sequence", "record_sequence")]
+
+
+def check_checkpoints(
+    checkpoints: Iterable[Mapping[str, Any]], *, public_key: Any = None, require_key: bool = False
+) -> list[auditchain.Broken]:
+    """What is wrong with the trail, judged by signed checkpoints: each one says record `sequence` existed with
+    `hash`. It must still be there with that hash, or have been cut by retention (an anchor accounts for it, and
+    for its hash when it was the last one cut), and the chain head must not be behind it.
+
+    With `public_key`, a checkpoint made with that key must carry a valid signature (one made with another key,
+    before a rotation, is held to the chain without judging its signature); `require_key` (a checkpoint file)
+    also refuses one made with another key.
+    """
+    checkpoints = list(checkpoints)
+    own_key = auditchain.key_id(auditchain._raw_public_bytes(public_key)) if public_key is not None else None
+    problems: list[auditchain.Broken] = []
+    head = AuditChainHead.objects.filter(pk=1).values("sequence", "hash").first()
+    anchors = []  # (first cut, last cut, its hash) of every retention that cut something
+    for item in AuditRecord.objects.filter(action=auditchain.RETENTION_ACTION).values("action", "detail"):
+        anchor = auditchain.anchor_of(item)
+        if anchor:
+            anchors.append((int(item["detail"].get("first_sequence") or 1), *anchor))
+    wanted = sorted({int(c["sequence"]) for c in checkpoints if str(c.get("sequence", "")).isdigit()})
+    hashes: dict[int, str] = {}
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        hashes.update(AuditRecord.objects.filter(sequence__in=chunk).values_list("sequence", "hash"))
+    for item in checkpoints:
+        try:
+            sequence, signed_hash = int(item["sequence"]), str(item["hash"])
+        except (KeyError, TypeError, ValueError):
+            problems.append(auditchain.Broken(0, f"a checkpoint is malformed: {dict(item)!r:.200}"))
+            continue
+        label = f"checkpoint of record {sequence} (key {item.get('key_id', '?')})"
+        if own_key is not None and item.get("key_id") == own_key:
+            if not auditchain.checkpoint_is_valid(public_key, item):
+                problems.append(auditchain.Broken(sequence, f"{label}: its signature is invalid"))
+                continue
+        elif own_key is not None and require_key:
+            problems.append(auditchain.Broken(sequence, f"{label}: not signed with key {own_key}"))
+            continue
+        if head is None or head["sequence"] < sequence:
+            where = "missing" if head is None else f"at record {head['sequence']}"
+            reason = (
+                f"{label} says the chain reached record {sequence}, but the chain head is {where}: records were removed"
+            )
+            problems.append(auditchain.Broken(sequence, reason))
+            continue
+        if sequence in hashes:
+            if hashes[sequence] != signed_hash:
+                reason = (
+                    f"{label}: the record's hash differs from the one signed ({signed_hash[:16]}…): it was rewritten"
+                )
+                problems.append(auditchain.Broken(sequence, reason))
+            continue
+        cut = [a for a in anchors if a[0] <= sequence <= a[1]]
+        if not cut:
+            reason = (
+                f"{label}: record {sequence} is missing and no retention anchor accounts for it: records were removed"
+            )
+            problems.append(auditchain.Broken(sequence, reason))
+        elif any(a[1] == sequence and a[2] != signed_hash for a in cut):
+            reason = f"{label}: the retention anchor that cut record {sequence} holds another hash for it"
+            problems.append(auditchain.Broken(sequence, reason))
+    return problems
 
 
 def verify_range(*, first: int | None, last: int | None, actor: Any = None, request: Any = None) -> Verification:
@@ -736,6 +866,10 @@ def audit_retention_cut(*, before: datetime, dry_run: bool = False, actor: Any =
     """Delete the records older than `before` (a prefix of the chain) and append the anchor that accounts for
     them: count, first and last sequence, and the last removed record's hash, which the first kept record links
     to. The anchor is this operation's own record (audit.retention). A dry run changes and records nothing.
+
+    The anchor is appended first and the records deleted after it, in the same transaction: on PostgreSQL the
+    trigger lets a DELETE through only when it removes the oldest records and an anchor already says exactly
+    which (count, first, last and the last one's hash).
     """
     with transaction.atomic():
         _lock_head()  # nobody appends while the cut is measured, made and anchored
@@ -751,8 +885,6 @@ def audit_retention_cut(*, before: datetime, dry_run: bool = False, actor: Any =
         cut = RetentionCut(before, stats["count"], stats["first"], stats["last"], last_hash, dry_run)
         if dry_run:
             return cut
-        if cut.count:
-            _delete_with_permission(doomed)
         anchor = record(
             auditchain.RETENTION_ACTION,
             actor=actor,
@@ -764,19 +896,24 @@ def audit_retention_cut(*, before: datetime, dry_run: bool = False, actor: Any =
                 "last_hash": cut.last_hash,
             },
         )
+        if cut.count:
+            _delete_with_permission(cut.last_sequence)
         return RetentionCut(before, cut.count, cut.first_sequence, cut.last_sequence, last_hash, False, anchor)
 
 
-def _delete_with_permission(records) -> None:
-    if connection.vendor == "postgresql":
-        # The append-only trigger lets a DELETE through only with this transaction-local setting on; it is
-        # switched off again right away, so nothing else in the transaction rides on it.
-        with connection.cursor() as cursor:
+def _delete_with_permission(last_sequence: int) -> None:
+    """Delete records 1..last_sequence in one statement (the trigger judges a statement as a whole)."""
+    table = connection.ops.quote_name(AuditRecord._meta.db_table)
+    delete = f"DELETE FROM {table} WHERE {connection.ops.quote_name('sequence')} <= %s"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The append-only trigger lets a DELETE through only with this transaction-local setting on; it is
+            # switched off again right away, so nothing else in the transaction rides on it.
             cursor.execute("SELECT set_config('tributary.audit_retention', 'on', true)")
-            records.delete()
+            cursor.execute(delete, [last_sequence])
             cursor.execute("SELECT set_config('tributary.audit_retention', 'off', true)")
-    else:
-        records.delete()
+        else:
+            cursor.execute(delete, [last_sequence])
 
 
 # Signed checkpoints.
@@ -792,7 +929,10 @@ def checkpoint(*, private_key, actor: Any = None) -> AuditRecord:
         if head.sequence == 0:
             raise ValueError("the audit trail is empty: there is nothing to sign yet")
         detail = auditchain.sign_checkpoint(private_key, head.sequence, head.hash)
-        return record(auditchain.CHECKPOINT_ACTION, actor=actor, detail=detail)
+        item = record(auditchain.CHECKPOINT_ACTION, actor=actor, detail=detail)
+        # Kept apart as well: retention cuts old records, never a checkpoint, so what it vouches for stays known.
+        AuditCheckpoint.objects.create(record_sequence=item.sequence, **detail)
+        return item
 
 
 def covering_checkpoint(last: int) -> int | None:

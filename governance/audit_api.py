@@ -1,12 +1,15 @@
 """The audit trail's API: GET /api/v1/audit (a page, or a streaming CSV / JSON-lines export) and
-POST /api/v1/audit/verify. Only for users with governance.view_auditrecord (the auditor and admin roles)."""
+POST /api/v1/audit/verify. Only for users with governance.view_auditrecord (the auditor and admin roles); an
+auditor narrowed to some namespaces reads the records about objects of those namespaces alone."""
 
 from datetime import UTC, datetime
 
+from django.db import models
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,12 +20,25 @@ from . import audit
 from .api import FormatIsOurs
 from .models import AuditRecord
 from .openapi import EXPORT_SCHEMA, errors
-from .permissions import GOVERNANCE_READ_TOKENS
+from .permissions import GOVERNANCE_READ_TOKENS, namespace_scope
 from .roles import VIEW_AUDIT
 
 VIEW_PERMISSION = VIEW_AUDIT
 FORMATS = ("json", *audit.EXPORT_FORMATS)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
+
+
+def visible_records(user) -> "models.QuerySet[AuditRecord]":
+    """The records `user` may read: every one, or for a user narrowed to some namespaces (per-namespace grants,
+    or a read token's namespaces) those whose target belongs to those namespaces alone. A record about no
+    namespace (logins, users, roles, tokens of every namespace, the trail's own records) is about everyone, so
+    only the unnarrowed read it."""
+    from lineage.models import Namespace
+
+    scope = namespace_scope(user)
+    if scope is None:
+        return AuditRecord.objects.all()
+    return AuditRecord.objects.within_namespaces(Namespace.objects.filter(pk__in=scope).values_list("name", flat=True))
 
 
 def read_filters(query) -> dict:
@@ -125,7 +141,7 @@ class AuditTrailView(APIView):
         query = request.query_params
         filters = read_filters(query)
         fmt = params.choice(query, "format", FORMATS, "json")
-        records = AuditRecord.objects.matching(**filters)
+        records = visible_records(request.user).matching(**filters)
         if fmt != "json":
             stream = audit.export_records(records=records, fmt=fmt, filters=filters, request=request)
             return export_response(stream, fmt)
@@ -141,26 +157,72 @@ class AuditTrailView(APIView):
         )
 
 
+MAX_SEQUENCE = 2**63 - 1  # a record's sequence is a PostgreSQL bigint
+
+
+class SequenceField(serializers.IntegerField):
+    """A record's sequence: a whole JSON number (digits, in a form), never a float, a boolean or a list."""
+
+    default_error_messages = {"invalid": "must be a whole number of a record (1, 2, 3 …)"}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("invalid")
+        if isinstance(data, str) and not data.strip().isdigit():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class AuditVerifyRequest(serializers.Serializer):
+    first = SequenceField(required=False, allow_null=True, min_value=1, max_value=MAX_SEQUENCE)
+    last = SequenceField(required=False, allow_null=True, min_value=1, max_value=MAX_SEQUENCE)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise ValidationError({"": ['the body must be a JSON object: {"first": 1, "last": 100}']})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise ValidationError({name: ["is not a field of this request: use first and last"] for name in unknown})
+        return super().to_internal_value(data)
+
+    def validate(self, data):
+        first, last = data.get("first"), data.get("last")
+        if first is not None and last is not None and last < first:
+            raise ValidationError({"last": [f"must be at least first ({first}), got {last}"]})
+        return data
+
+
+def invalid_body(request, errors) -> Response:
+    """400 in the API's error shape: Marquez's code and message, and each problem at its JSON pointer."""
+    problems = []
+    for name, messages in errors.items() if isinstance(errors, dict) else [("", errors)]:
+        field = "" if name in ("", "non_field_errors") else str(name)
+        for message in messages if isinstance(messages, list) else [messages]:
+            problems.append({"path": f"/{field}" if field else "", "parameter": field, "message": str(message)})
+    message = "; ".join(f"{p['parameter']} {p['message']}" if p["parameter"] else p["message"] for p in problems)
+    body = {"code": 400, "message": message, "detail": message, "errors": problems}
+    request_id = getattr(request, "request_id", None)
+    if request_id:
+        body["requestId"] = request_id
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
 class AuditVerifyView(APIView):
     """Verify the hash chain over a range of records (the auditor page's "Verify integrity" button)."""
 
     required_permissions = {"POST": [VIEW_AUDIT]}
 
     def handle_exception(self, exc):
-        if isinstance(exc, BadParameter):
-            return params.bad_parameter(exc)
+        if isinstance(exc, ValidationError):
+            return invalid_body(self.request, exc.detail)
+        if isinstance(exc, ParseError):
+            return invalid_body(self.request, {"": [str(exc.detail)]})
         return super().handle_exception(exc)
 
     @extend_schema(
         operation_id="verifyAuditTrail",
         summary="Verify the audit hash chain from record `first` to record `last` (default: all of it)",
-        request=inline_serializer(
-            "AuditVerifyRequest",
-            {
-                "first": serializers.IntegerField(required=False, allow_null=True),
-                "last": serializers.IntegerField(required=False, allow_null=True),
-            },
-        ),
+        request=AuditVerifyRequest,
         responses={
             200: inline_serializer(
                 "AuditVerification",
@@ -176,12 +238,22 @@ class AuditVerifyView(APIView):
                     ),
                 },
             ),
-            **errors(400, 401, 403, e403="Neither the auditor nor the admin role (or no CSRF token)."),
+            **errors(
+                400,
+                401,
+                403,
+                e400="A bad body: `{code, message, errors: [{path, message}]}`, each problem at its JSON pointer "
+                "(`/first`, `/last`). Sequences are whole numbers from 1 to 2^63-1, last at least first.",
+                e403="Neither the auditor nor the admin role (or no CSRF token).",
+            ),
         },
         tags=["Audit"],
     )
     def post(self, request):
-        data = request.data if hasattr(request.data, "get") else {}
-        first = params.integer(data, "first", 0, minimum=1) or None
-        last = params.integer(data, "last", 0, minimum=1) or None
+        data = request.data
+        if hasattr(data, "dict"):  # a form (QueryDict): one value per field
+            data = data.dict()
+        body = AuditVerifyRequest(data=data)
+        body.is_valid(raise_exception=True)
+        first, last = body.validated_data.get("first"), body.validated_data.get("last")
         return Response(audit.verify_range(first=first, last=last, request=request).as_dict())

@@ -1,4 +1,5 @@
-"""The auditor's page, /audit/: filters, the timeline with each record's changes, and a verify button."""
+"""The auditor's page, /audit/: filters, the timeline with each record's changes, and a verify button. A narrowed
+auditor sees the records about their namespaces alone (audit_api.visible_records)."""
 
 from urllib.parse import urlencode
 
@@ -7,7 +8,7 @@ from django.shortcuts import render
 
 from lineage.selectors import BadParameter
 
-from .audit_api import read_filters
+from .audit_api import read_filters, visible_records
 from .models import AuditRecord
 from .permissions import require_permission
 from .roles import VIEW_AUDIT
@@ -22,7 +23,7 @@ def trail(request):
         filters = read_filters(request.GET)
     except BadParameter as bad:
         error, filters = str(bad), {}
-    records = AuditRecord.objects.matching(**filters).order_by("-sequence")
+    records = visible_records(request.user).matching(**filters).order_by("-sequence")
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     shown = [(item, change_rows(item.changes)) for item in page.object_list]
     query = {k: v for k, v in request.GET.items() if k in ("actor", "action", "object", "outcome", "after", "before")}

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 
@@ -163,6 +163,23 @@ class AuditRecordQuerySet(models.QuerySet):
             records = records.filter(sequence__lte=last)
         return records
 
+    def within_namespaces(self, names) -> "AuditRecordQuerySet":
+        """Records about objects of these namespaces alone (every namespace a record names is one of them): what
+        an auditor narrowed to them reads. Records about no namespace (logins, users, roles) are left out."""
+        names = sorted(set(names))
+        if not names:
+            return self.none()
+        if connection.vendor == "postgresql":
+            return self.filter(namespaces__contained_by=names).exclude(namespaces=[])
+        # SQLite has no JSON containment: the same test with json_each.
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        column = f"{table}.{connection.ops.quote_name('namespaces')}"
+        sql = (
+            f"json_array_length({column}) > 0 AND NOT EXISTS (SELECT 1 FROM json_each({column}) "
+            f"WHERE json_each.value NOT IN ({', '.join(['%s'] * len(names))}))"
+        )
+        return self.filter(models.expressions.RawSQL(sql, names, output_field=models.BooleanField()))
+
 
 class AuditRecord(models.Model):
     """One entry of the audit trail: who did what to which object, when, from where, and how it went.
@@ -202,6 +219,13 @@ class AuditRecord(models.Model):
     detail = models.JSONField(null=True, blank=True)
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # Outside the hash (governance.auditchain.HASHED_FIELDS) on purpose: it says who may read the record, derived
+    # from its target when it is written; records written before it existed keep the hashes they were given.
+    namespaces = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The OpenLineage namespaces the target belongs to; empty for records about no namespace.",
+    )
 
     objects = AuditRecordQuerySet.as_manager()
 
@@ -224,3 +248,23 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain head at {self.sequence}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed (sequence, hash) of the chain, kept for good: retention never cuts it, and on PostgreSQL a trigger
+    refuses UPDATE, DELETE and TRUNCATE. `audit_verify` holds the chain to every one of them."""
+
+    sequence = models.BigIntegerField(help_text="The record signed.")
+    hash = models.CharField(max_length=64, help_text="Its hash, as signed.")
+    signature = models.CharField(max_length=128, help_text="Ed25519, base64.")
+    key_id = models.CharField(max_length=16)
+    record_sequence = models.BigIntegerField(unique=True, help_text="The audit.checkpoint record that carries it.")
+
+    class Meta:
+        ordering = ["sequence"]
+
+    def __str__(self) -> str:
+        return f"checkpoint of record {self.sequence} (key {self.key_id})"
+
+    def as_detail(self) -> dict:
+        return {"sequence": self.sequence, "hash": self.hash, "signature": self.signature, "key_id": self.key_id}
