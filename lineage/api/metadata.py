@@ -68,6 +68,7 @@ class MetadataView(ReadView):
         operation_id="getMetadata",
         summary="What stewards say about a dataset or job",
         parameters=NODE_PARAMETERS,
+        responses={200: OpenApiResponse(description="The annotation: description, tags, owners, classifications.")},
         tags=["Metadata"],
     )
     def get(self, request):

@@ -1,7 +1,7 @@
 """The quarantine over the API: operators list refused events and replay them after a fix."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -49,6 +49,7 @@ class QuarantineListView(QuarantineMixin, APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
         ],
+        responses={200: OpenApiResponse(description="The events (newest first) and their total count.")},
         tags=["Quarantine"],
     )
     def get(self, request):
@@ -70,7 +71,11 @@ class QuarantineListView(QuarantineMixin, APIView):
 class QuarantineDetailView(QuarantineMixin, APIView):
     required_permissions = {"GET": [VIEW_QUARANTINE]}
 
-    @extend_schema(operation_id="getQuarantinedEvent", tags=["Quarantine"])
+    @extend_schema(
+        operation_id="getQuarantinedEvent",
+        responses={200: OpenApiResponse(description="The event, with the body as received.")},
+        tags=["Quarantine"],
+    )
     def get(self, request, pk: int):
         return Response(
             item_json(get_object_or_404(QuarantinedEvent.objects.select_related("token"), pk=pk), body=True)
@@ -84,6 +89,11 @@ class QuarantineReplayView(QuarantineMixin, APIView):
         operation_id="replayQuarantinedEvent",
         summary="Send a quarantined event through ingestion again",
         request=None,
+        responses={
+            200: OpenApiResponse(description="Accepted this time: the event and the outcome."),
+            409: OpenApiResponse(description="Not pending: already replayed or dismissed."),
+            422: OpenApiResponse(description="Refused again: the event and the outcome."),
+        },
         tags=["Quarantine"],
     )
     def post(self, request, pk: int):
