@@ -28,12 +28,13 @@ PRODUCTION = {
     "ALLOWED_HOSTS": HOST,
     "TRIBUTARY_FERNET_KEYS": "9-a6wkbMKNtl2BfOvbq8L9t8fNSNyPlKtTQgz4lvZhQ=",
 }
-# Switches a developer's shell may have on; each case says which it wants.
-LOCAL_SWITCHES = ("TRIBUTARY_PLAIN_HTTP", "TRIBUTARY_SECURE_COOKIES", "DJANGO_DEBUG", "DATABASE_URL")
+# Settings this shell (or an earlier test, such as the browser's DJANGO_ALLOW_ASYNC_UNSAFE) may have set; each case
+# says which it wants.
+OURS = ("TRIBUTARY_", "DJANGO_", "DATABASE_URL", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "CELERY_BROKER_URL")
 
 
 def environment(tmp_path: Path, **values: str) -> dict:
-    env = {key: value for key, value in os.environ.items() if key not in LOCAL_SWITCHES}
+    env = {key: value for key, value in os.environ.items() if not key.startswith(OURS)}
     return {**env, "TRIBUTARY_VAR_DIR": str(tmp_path / "var"), "LOG_LEVEL": "WARNING", **values}
 
 
