@@ -65,7 +65,7 @@ def may_scrape(request) -> bool:
 
 @functools.lru_cache(maxsize=8)
 def _networks(entries: tuple[str, ...]) -> tuple:
-    # Malformed entries are refused by the governance.E003 system check at startup.
+    # Malformed entries are refused by the governance.E010 system check at startup.
     networks = []
     for entry in entries:
         try:
