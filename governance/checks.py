@@ -3,10 +3,11 @@
 A bad key setup is refused at startup rather than found out when someone first saves a connection.
 """
 
+import ipaddress
 from pathlib import Path
 
 from django.conf import settings
-from django.core.checks import Error, Warning
+from django.core.checks import Error, Tags, Warning, register
 
 from . import crypto
 
@@ -48,3 +49,23 @@ def fernet_keys(app_configs=None, **kwargs) -> list:
             id="governance.W001",
         )
     ]
+
+
+@register(Tags.security)
+def address_lists(app_configs=None, **kwargs) -> list:
+    """The address lists that decide who is believed (trusted proxies) and who may scrape /metrics must parse: a
+    typo would otherwise quietly shut a scraper out, or be skipped."""
+    errors = []
+    for name in ("TRIBUTARY_TRUSTED_PROXIES", "TRIBUTARY_METRICS_ALLOWED_IPS"):
+        for entry in getattr(settings, name, ()):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                errors.append(
+                    Error(
+                        f"{name}: {entry!r} is not an IP address or network",
+                        hint="a comma-separated list such as 127.0.0.1,::1,10.0.0.0/8",
+                        id="governance.E010",
+                    )
+                )
+    return errors

@@ -153,7 +153,39 @@ TRIBUTARY_SESSION_IDLE_MINUTES = int(os.environ.get("TRIBUTARY_SESSION_IDLE_MINU
 SESSION_COOKIE_AGE = TRIBUTARY_SESSION_TIMEOUT_MINUTES * 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("TRIBUTARY_SECURE_COOKIES", False)
+
+# Transport: production is HTTPS only. Cookies are Secure, plain HTTP is redirected to HTTPS (except the probes a
+# load balancer or a scraper sends to the app's own port), and browsers are told to come back over HTTPS only
+# (HSTS, a year, subdomains included). TRIBUTARY_PLAIN_HTTP=1 is the one switch for plain-HTTP use on one's own
+# machine; it is on by default for the embedded default and under DEBUG, where there is no TLS to be had. The old
+# TRIBUTARY_SECURE_COOKIES=1 still turns it off.
+TRIBUTARY_PLAIN_HTTP = env_bool(
+    "TRIBUTARY_PLAIN_HTTP", (TRIBUTARY_EMBEDDED or DEBUG) and not env_bool("TRIBUTARY_SECURE_COOKIES", False)
+)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not TRIBUTARY_PLAIN_HTTP
+# The pages read the CSRF token from the form, never from the cookie: scripts have no need to see it.
+CSRF_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = not TRIBUTARY_PLAIN_HTTP
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = 0 if TRIBUTARY_PLAIN_HTTP else int(os.environ.get("TRIBUTARY_HSTS_SECONDS", 365 * 24 * 3600))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Preloading commits the whole registered domain to HTTPS in every browser, for months: the operator's call, off
+# unless asked for (and the deployment check's reminder about it is silenced below while it is off).
+SECURE_HSTS_PRELOAD = env_bool("TRIBUTARY_HSTS_PRELOAD", False)
+# A TLS-terminating proxy in front says the client's scheme in X-Forwarded-Proto. Believed only when the operator
+# says such a proxy sets (overwrites) it; otherwise any client could claim HTTPS.
+if env_bool("TRIBUTARY_PROXY_SETS_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Page addresses name datasets and jobs: other sites are not told them.
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Who may scrape /metrics (governance.views.metrics): these addresses or networks (the real peer, or the client a
+# TRIBUTARY_TRUSTED_PROXIES proxy names), anyone sending `Authorization: Bearer <TRIBUTARY_METRICS_TOKEN>`, or,
+# with TRIBUTARY_METRICS_PUBLIC=1, everyone. /healthz stays open for load balancers.
+TRIBUTARY_METRICS_ALLOWED_IPS = env_list("TRIBUTARY_METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+TRIBUTARY_METRICS_TOKEN = os.environ.get("TRIBUTARY_METRICS_TOKEN", "")
+TRIBUTARY_METRICS_PUBLIC = env_bool("TRIBUTARY_METRICS_PUBLIC", False)
 
 # API tokens expire after these many days unless made with an explicit expiry (0: no default expiry). Ingest
 # tokens live in Airflow's configuration, which is rotated less often than a script's read token.
@@ -316,5 +348,7 @@ LOGGING = {
     },
 }
 SILENCED_SYSTEM_CHECKS = ["models.W040"]  # SQLite ignores the covering columns of PostgreSQL indexes: fine.
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")  # HSTS preloading is left to the operator (see Transport)
 # django-guardian's anonymous user is not used (anonymous visitors read nothing): do not create it.
 ANONYMOUS_USER_NAME = None

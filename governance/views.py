@@ -1,5 +1,9 @@
+import functools
+import hmac
+import ipaddress
 import os
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.views import defaults
@@ -21,8 +25,12 @@ def healthz(request):
 
 
 def metrics(request):
-    """Prometheus text format. Queue depth is read from the database at scrape time."""
+    """Prometheus text format, for the scrapers TRIBUTARY_METRICS_* let in. Queue depth is read from the database at
+    scrape time."""
     from lineage.models import DeriveQueue, QuarantinedEvent
+
+    if not may_scrape(request):
+        return HttpResponse("Metrics are not served to this client.\n", status=403, content_type="text/plain")
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -36,6 +44,35 @@ def metrics(request):
     quarantined = Gauge("tributary_quarantine_pending", "Refused events waiting in the quarantine", registry=registry)
     quarantined.set(QuarantinedEvent.objects.filter(status=QuarantinedEvent.Status.PENDING).count())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def may_scrape(request) -> bool:
+    """Public metrics, the right bearer token, or a client address in TRIBUTARY_METRICS_ALLOWED_IPS."""
+    if settings.TRIBUTARY_METRICS_PUBLIC:
+        return True
+    expected = settings.TRIBUTARY_METRICS_TOKEN
+    scheme, _, presented = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if expected and scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        return True
+    # The peer, or the client a trusted proxy names: a forwarded-for header from anyone else is not believed.
+    source = audit.client_ip(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    try:
+        address = ipaddress.ip_address(source)
+    except ValueError:
+        return False
+    return any(address in network for network in _networks(tuple(settings.TRIBUTARY_METRICS_ALLOWED_IPS)))
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple:
+    # Malformed entries are refused by the governance.E010 system check at startup.
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue
+    return tuple(networks)
 
 
 def permission_denied(request, exception):

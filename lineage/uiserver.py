@@ -49,7 +49,8 @@ def web_server(*, port: int | None = None, timeout: float = 30.0):
     manage = Path(settings.BASE_DIR) / "manage.py"
     process = subprocess.Popen(
         [sys.executable, str(manage), "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
+        # Plain HTTP on this machine: no TLS in front, so no HTTPS redirect or Secure-only cookies.
+        env={**os.environ, "LOG_LEVEL": "WARNING", "TRIBUTARY_PLAIN_HTTP": "1"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -78,7 +79,7 @@ def gunicorn_server(*, workers: int = 1, port: int | None = None, timeout: float
             "warning",
         ],
         cwd=settings.BASE_DIR,
-        env={**os.environ, "LOG_LEVEL": "WARNING", "DJANGO_DEBUG": "0"},
+        env={**os.environ, "LOG_LEVEL": "WARNING", "DJANGO_DEBUG": "0", "TRIBUTARY_PLAIN_HTTP": "1"},
         stdout=subprocess.DEVNULL,
     )
     with _serving(process, port, name="gunicorn", timeout=timeout, stop_timeout=30) as base:

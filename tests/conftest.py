@@ -29,6 +29,16 @@ def requires_postgres():
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _plain_http():
+    """The test client and the live server speak plain HTTP, as TRIBUTARY_PLAIN_HTTP=1 allows (settings are read
+    before any conftest runs, so the switch is applied here; tests/test_transport.py checks production's)."""
+    from django.test import override_settings
+
+    with override_settings(SECURE_SSL_REDIRECT=False, SESSION_COOKIE_SECURE=False, CSRF_COOKIE_SECURE=False):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2 at production strength costs ~0.3 s per user; the cast would dominate the suite's time.

@@ -184,6 +184,7 @@ class Command(BaseCommand):
             DJANGO_SETTINGS_MODULE=settings_module,
             DATABASE_URL=self.database_url,
             DJANGO_DEBUG="0",
+            TRIBUTARY_PLAIN_HTTP="1",  # gunicorn on 127.0.0.1, no TLS in front: no HTTPS redirect
             PROMETHEUS_MULTIPROC_DIR=self.prometheus_dir,
             PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")])),
         )
