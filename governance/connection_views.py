@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import audit, connections, crypto, throttling
+from .errors import error_body
 from .mfa import mfa_required
 from .models import Connection
 from .openapi import errors, typed
@@ -90,7 +91,10 @@ class ConnectionAPIMixin:
             # is recorded here too, unless the service already recorded it (a reveal's own record).
             if not exc.recorded:
                 audit.record_denied(request=self.request, reason=exc.reason)
-            return Response({"detail": exc.reason, "reauthenticate": exc.code == "reauth"}, status=403)
+            return Response(
+                error_body(403, exc.reason, self.request, detail=exc.reason, reauthenticate=exc.code == "reauth"),
+                status=403,
+            )
         return super().handle_exception(exc)
 
     def get_connection(self, request, slug: str) -> Connection:
@@ -242,15 +246,20 @@ class ReauthView(APIView):
         data = ReauthInput(data=request.data)
         data.is_valid(raise_exception=True)
         if getattr(request, "auth", None) is not None:
-            return Response({"detail": "tokens cannot re-authenticate"}, status=403)
+            message = "tokens cannot re-authenticate"
+            return Response(error_body(403, message, request, detail=message), status=403)
         result = connections.reauthenticate(
             request, password=data.validated_data.get("password", ""), code=data.validated_data.get("code", "")
         )
         if result.locked:
             seconds = str(throttling.cool_off_minutes() * 60)
-            return Response({"detail": result.problem, "locked": True}, status=429, headers={"Retry-After": seconds})
+            return Response(
+                error_body(429, result.problem, request, detail=result.problem, locked=True),
+                status=429,
+                headers={"Retry-After": seconds},
+            )
         if not result.ok:
-            return Response({"detail": result.problem}, status=400)
+            return Response(error_body(400, result.problem, request, detail=result.problem), status=400)
         return Response({"reauthenticated": True})
 
 

@@ -16,6 +16,8 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from .errors import error_body
+
 RECOVERY_CODES = 10
 EXEMPT_PREFIXES = ("/account/mfa/", "/accounts/logout/", "/accounts/login/", "/static/", "/healthz", "/metrics")
 
@@ -92,12 +94,7 @@ class MFARequiredMiddleware:
                 from .audit import record_denied
 
                 record_denied(request=request, reason="second factor required")
-                return JsonResponse(
-                    {
-                        "detail": "Your role needs a second factor: complete it in the browser first.",
-                        "mfa": reverse(step),
-                    },
-                    status=403,
-                )
+                message = "Your role needs a second factor: complete it in the browser first."
+                return JsonResponse(error_body(403, message, request, detail=message, mfa=reverse(step)), status=403)
             return redirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)

@@ -103,7 +103,7 @@ ERROR = obj(
         "detail": ANY,
         "requestId": STRING,
     },
-    optional=("code", "message", "errors", "parameter", "detail", "requestId"),
+    optional=("errors", "parameter", "detail", "requestId"),
     description="Every API error is JSON: Marquez's `code` and `message`, `errors` with JSON pointers where there "
     "are several problems, and the request id to quote.",
 )

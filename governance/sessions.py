@@ -8,6 +8,8 @@ from django.contrib.auth import logout
 from django.http import JsonResponse
 from django.shortcuts import redirect
 
+from .errors import error_body
+
 LOGIN_AT, SEEN_AT = "tributary_login_at", "tributary_seen_at"
 # Writing the session on every request would cost a database write per request: refresh at this resolution.
 SEEN_RESOLUTION = 60
@@ -48,7 +50,8 @@ class SessionPolicyMiddleware:
                 record_session_expired(user=user, request=request, reason=reason)
                 logout(request)
                 if request.path.startswith("/api/"):
-                    return JsonResponse({"detail": "Your session has expired; log in again."}, status=401)
+                    message = "Your session has expired; log in again."
+                    return JsonResponse(error_body(401, message, request, detail=message), status=401)
                 messages.info(request, "Your session has expired; please log in again.")
                 return redirect(f"{settings.LOGIN_URL}?next={request.path}")
             now = int(time.time())

@@ -67,3 +67,6 @@ urlpatterns = [
 
 # Django's 403 page, after recording the refusal in the audit trail.
 handler403 = "governance.views.permission_denied"
+# Under /api/, JSON in the API's error shape.
+handler404 = "governance.views.page_not_found"
+handler500 = "governance.views.server_error"

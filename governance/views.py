@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 from . import audit
+from .api import error_body
 
 
 def healthz(request):
@@ -73,6 +74,21 @@ def _networks(entries: tuple[str, ...]) -> tuple:
         except ValueError:
             continue
     return tuple(networks)
+
+
+def page_not_found(request, exception):
+    """Django's 404 page (handler404); under /api/ the API's JSON error instead, for a path nothing serves."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(404, f"no API operation at {request.path[:200]!r}", request), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """Django's 500 page (handler500); under /api/ a JSON error naming the request id, never a traceback."""
+    if request.path.startswith("/api/"):
+        body = error_body(500, "internal error: quote the request id to an operator", request)
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)
 
 
 def permission_denied(request, exception):

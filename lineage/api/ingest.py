@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
 from governance import audit
+from governance.errors import error_body
 from governance.models import ApiToken, AuditRecord
 from governance.observability import EVENTS_REJECTED, INGEST_LATENCY
 from governance.tokens import InvalidToken, bearer_secret, check_secret, digest
@@ -42,10 +43,19 @@ def record_refusal(request: HttpRequest, token: ApiToken, reason: str, **detail)
 
 
 def error_response(status: int, message: str, path: str = "") -> JsonResponse:
-    response = JsonResponse({"errors": [{"path": path, "message": message}]}, status=status)
+    response = JsonResponse(error_body(status, message, errors=[{"path": path, "message": message}]), status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="tributary"'
     return response
+
+
+def _summary(errors: list[dict]) -> str:
+    """One line for `message`: the first problem, and how many more."""
+    if not errors:
+        return "the event was refused"
+    first = errors[0]
+    line = f"{first.get('path') or '/'}: {first.get('message', '')}"
+    return line if len(errors) == 1 else f"{line} (and {len(errors) - 1} more)"
 
 
 def _authenticate(request: HttpRequest) -> ApiToken:
@@ -178,10 +188,11 @@ class LineageIngestView(IngestView):
             return error_response(400, str(error))
         result = services.ingest_event(event=event, body=text, token=token, source="api")
         if result.outcome == services.REFUSED:
-            return JsonResponse({"errors": result.errors, "quarantineId": result.quarantine_id}, status=400)
+            body = error_body(400, _summary(result.errors), errors=result.errors, quarantineId=result.quarantine_id)
+            return JsonResponse(body, status=400)
         if result.outcome == services.FORBIDDEN:
             record_refusal(request, token, result.reason)
-            return JsonResponse({"errors": result.errors}, status=403)
+            return JsonResponse(error_body(403, _summary(result.errors), errors=result.errors), status=403)
         return self.answer(result)
 
     @staticmethod

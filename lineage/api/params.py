@@ -5,6 +5,8 @@ from datetime import datetime
 from rest_framework import status
 from rest_framework.response import Response
 
+from governance.errors import error_body
+
 from ..graph import DIRECTIONS
 from ..selectors import BadParameter
 from ..validation import parse_event_time
@@ -63,11 +65,11 @@ def depth(params, default: int = 20) -> int:
 
 
 def bad_parameter(error: BadParameter) -> Response:
+    problem = {"parameter": error.parameter, "message": error.message}
     return Response(
-        {"detail": str(error), "errors": [{"parameter": error.parameter, "message": error.message}]},
-        status=status.HTTP_400_BAD_REQUEST,
+        error_body(400, str(error), detail=str(error), errors=[problem]), status=status.HTTP_400_BAD_REQUEST
     )
 
 
 def not_found(message: str) -> Response:
-    return Response({"detail": message}, status=status.HTTP_404_NOT_FOUND)
+    return Response(error_body(404, message, detail=message), status=status.HTTP_404_NOT_FOUND)

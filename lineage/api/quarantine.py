@@ -6,6 +6,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.errors import error_body
 from governance.openapi import errors, typed
 from governance.permissions import namespace_scope
 from governance.roles import REPLAY_QUARANTINE, VIEW_QUARANTINE
@@ -100,7 +101,8 @@ class QuarantineReplayView(QuarantineMixin, APIView):
     def post(self, request, pk: int):
         item = get_object_or_404(QuarantinedEvent, pk=pk)
         if item.status != QuarantinedEvent.Status.PENDING:
-            return Response({"detail": f"event #{item.pk} is {item.status}, not pending"}, status=409)
+            message = f"event #{item.pk} is {item.status}, not pending"
+            return Response(error_body(409, message, request, detail=message), status=409)
         result = services.replay_quarantined(item=item, actor=request.user)
         item.refresh_from_db()
         return Response(

@@ -1,0 +1,14 @@
+"""The body of every API error: Marquez's `code` (the HTTP status) and `message`, the request id, and what the
+caller adds (`errors` with JSON pointers where there are several problems). Plain data; no imports of our own, so
+middleware and views alike can use it."""
+
+from typing import Any
+
+
+def error_body(status_code: int, message: str, request=None, **extra: Any) -> dict[str, Any]:
+    """The body of an API error."""
+    body = {"code": status_code, "message": message, **extra}
+    request_id = getattr(request, "request_id", None)
+    if request_id:
+        body.setdefault("requestId", request_id)
+    return body
