@@ -1,7 +1,7 @@
 from django.core.management.commands import flush
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-# The audit tables whose triggers refuse TRUNCATE (governance/migrations/0008).
+# The audit tables whose triggers refuse TRUNCATE (governance/migrations/0009_audit_guards_truncate_head_checkpoints).
 GUARDED = ("governance_auditrecord", "governance_auditchainhead", "governance_auditcheckpoint")
 
 
