@@ -7,11 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 ALL_NAMESPACES = "all namespaces"
-# Audit objects that belong to no namespace, so a narrowed auditor may see their names. Anything else (datasets,
-# jobs, quarantined events, holds...) is named only when its namespace is in view.
-GLOBAL_OBJECT_TYPES = frozenset(
-    {"", "auth.user", "auth.group", "governance.apitoken", "compliance.compliancerule", "compliance.compliancereport"}
-)
 
 
 @dataclass(frozen=True)
@@ -74,15 +69,12 @@ class View:
                 shown[key] = value
         return shown
 
-    def sees_audit_object(self, object_type: str, object_id: str) -> bool:
-        if self.everything or object_type in GLOBAL_OBJECT_TYPES:
-            return True
-        if object_type == "governance.connection":
-            return self.sees_connection(object_id)
-        kind = object_id.split(":", 1)[0]
-        if kind in ("dataset", "job"):  # metadata edits: "<kind>:<namespace>:<name>"
-            return any(object_id.startswith(f"{kind}:{namespace}:") for namespace in self.namespaces)
-        return False
+    def sees_audit_record(self, namespaces: Iterable[str]) -> bool:
+        """The audit trail's own rule (`AuditRecord.objects.within_namespaces`): a narrowed user reads a record
+        whose objects all lie in their namespaces; a record about no namespace (logins, users, roles, tokens of
+        every namespace) is about everyone, so only the unnarrowed read it."""
+        names = set(namespaces or ())
+        return self.everything or (bool(names) and names <= self.namespaces)
 
 
 EVERYTHING = View()

@@ -414,7 +414,7 @@ def _check_detail(result: CheckResult, view) -> dict[str, Any]:
 
 def _audit_detail(item, view) -> dict[str, Any]:
     actor = item.actor_label or "anonymous"
-    if not view.sees_audit_object(item.object_type, item.object_id):
+    if not view.sees_audit_record(item.namespaces):
         return {"detail": f"{item.outcome}: {actor} on an object outside your namespaces", "restricted": True}
     what = f"{item.object_type or '-'} {item.object_name or item.object_id or ''}"
     return {"detail": f"{item.outcome}: {actor} on {what}".strip(), "restricted": False}

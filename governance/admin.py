@@ -7,7 +7,11 @@ from .models import ApiToken, AuditRecord, Connection
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Listed here; made, revoked and given scopes only through `create_token`, /tokens/ and /api/v1/tokens, which
+    check who may make which scope and record it. An edit form here would let a read token become governance-read,
+    or lose its expiry, with no audit record."""
+
     list_display = [
         "name",
         "prefix",
@@ -20,12 +24,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ]
     list_filter = ["scope"]
     search_fields = ["name", "prefix"]
-    readonly_fields = ["prefix", "created_at", "last_used_at"]
     exclude = ["digest"]
-
-    def has_add_permission(self, request):
-        # Tokens are issued by `manage.py create_token` or the token API, which show the secret once.
-        return False
 
 
 @admin.register(Connection)

@@ -433,6 +433,12 @@ def client_ip(remote_addr: str, forwarded_for: str = "") -> str:
     return str(address)
 
 
+def request_client_ip(request) -> str:
+    """`client_ip` of a request: the address the audit trail, the login throttle and /metrics all believe."""
+    meta = getattr(request, "META", {}) or {}
+    return client_ip(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""))
+
+
 @functools.lru_cache(maxsize=8)
 def _trusted_networks(entries: tuple[str, ...]) -> tuple:
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)

@@ -207,6 +207,10 @@ AXES_HANDLER = "governance.throttling.TributaryAxesHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# The address a failure is counted against: the real client (X-Forwarded-For believed only from
+# TRIBUTARY_TRUSTED_PROXIES), as the audit trail records it. Without it, behind a proxy every login would come from
+# the proxy's address, and five wrong passwords from anyone would lock a user out for everybody.
+AXES_CLIENT_IP_CALLABLE = "governance.audit.request_client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

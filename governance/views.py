@@ -56,7 +56,7 @@ def may_scrape(request) -> bool:
     if expected and scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode()):
         return True
     # The peer, or the client a trusted proxy names: a forwarded-for header from anyone else is not believed.
-    source = audit.client_ip(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    source = audit.request_client_ip(request)
     try:
         address = ipaddress.ip_address(source)
     except ValueError:

@@ -138,6 +138,39 @@ def test_five_failures_lock_that_username_from_that_address_only(client):
     assert log_in(Client(), "vic", address="10.1.2.3").status_code == 302
 
 
+def test_behind_a_trusted_proxy_failures_count_against_the_real_client(client, settings):
+    """The proxy's own address is not the client: five failures from a stranger behind it lock that stranger out,
+    not the user's logins from every other desk behind the same proxy."""
+    settings.TRIBUTARY_TRUSTED_PROXIES = ["10.9.0.0/16"]
+    make_user("vic", "viewer")
+
+    def through_proxy(forwarded_for: str, password: str | None = None):
+        return Client().post(
+            "/accounts/login/",
+            {"username": "vic", "password": password or password_of("vic")},
+            REMOTE_ADDR="10.9.0.2",
+            HTTP_X_FORWARDED_FOR=forwarded_for,
+        )
+
+    answers = [through_proxy("203.0.113.9", password="wrong").status_code for _ in range(5)]
+    assert answers == [200, 200, 200, 200, 429]
+    assert through_proxy("203.0.113.9").status_code == 429
+    assert through_proxy("10.1.2.3").status_code == 302
+
+
+def test_a_forged_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_lock(client, settings):
+    settings.TRIBUTARY_TRUSTED_PROXIES = ["10.9.0.0/16"]
+    make_user("vic", "viewer")
+    for attempt in range(5):
+        client.post(
+            "/accounts/login/",
+            {"username": "vic", "password": "wrong"},
+            REMOTE_ADDR="203.0.113.9",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}",
+        )
+    assert log_in(Client(), "vic", address="203.0.113.9").status_code == 429
+
+
 def test_an_address_trying_many_usernames_is_locked_for_all(client, settings):
     for index in range(settings.TRIBUTARY_LOGIN_IP_FAILURE_LIMIT):
         log_in(client, f"user{index}", address="198.51.100.7", password="wrong")

@@ -8,6 +8,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from pypdf import PdfReader
@@ -530,6 +531,23 @@ def test_a_narrowed_auditor_gets_exact_figures_but_names_only_from_their_namespa
         )
         assert not [name for name in HIDDEN_NAMES if name in text], fmt
         assert "namespaces pg://wh" in text
+
+
+def test_a_narrowed_auditor_reads_no_failed_login_in_the_report_as_in_the_audit_trail(client):
+    """A failed login is about no namespace: the audit trail hides it from a narrowed auditor, and so does the
+    report's list of recent violations (it is still counted)."""
+    make_user("bartholomew", "viewer")
+    client.post("/accounts/login/", {"username": "bartholomew", "password": "wrong"}, REMOTE_ADDR="192.0.2.4")
+    end = timezone.now() + timedelta(minutes=1)
+    period = {"start": (end - timedelta(days=1)).isoformat(), "end": end.isoformat()}
+    nadia = login(Client(), make_user("nadia", "auditor", namespaces=("pg://wh",)))
+    narrowed = nadia.get("/api/v1/compliance/report", period)
+    assert narrowed.status_code == 200 and "bartholomew" not in narrowed.content.decode()
+    assert "bartholomew" not in nadia.get("/api/v1/audit").content.decode()
+    failures = [v for v in narrowed.json()["recentViolations"] if v["rule"] == "auth.login_failed"]
+    assert failures and all(v["restricted"] for v in failures)
+    audrey = login(Client(), make_user("audrey", "auditor"))
+    assert "bartholomew" in audrey.get("/api/v1/compliance/report", period).content.decode()
 
 
 def test_a_narrowed_auditor_sees_check_violations_of_their_namespaces_only(client):

@@ -332,6 +332,21 @@ def test_an_admin_makes_a_governance_read_token_on_the_tokens_page(client, world
     assert (token.scope, token.owner.username) == ("governance-read", "audrey") and 'id="new-token">trb_' in page
 
 
+def test_an_admin_cannot_widen_or_unexpire_a_token_in_django_admin_where_nothing_is_recorded(client, world):
+    token = create_token(name="script", scope="read", owner=world["users"]["ada"]).token
+    login(client, world["users"]["ada"])
+    page = client.get(f"/admin/governance/apitoken/{token.pk}/change/")
+    assert page.status_code == 200 and b'name="scope"' not in page.content  # shown, not editable
+    changed = client.post(
+        f"/admin/governance/apitoken/{token.pk}/change/",
+        {"name": "script", "scope": "governance-read", "namespaces": "[]", "expires_at_0": "", "expires_at_1": ""},
+    )
+    assert changed.status_code == 403
+    token.refresh_from_db()
+    assert token.scope == "read" and token.expires_at is not None
+    assert client.post(f"/admin/governance/apitoken/{token.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
 def test_a_developer_cannot_make_a_governance_read_token_nor_a_token_for_someone_else(client, world):
     login(client, world["users"]["devi"])
     for asked in (
