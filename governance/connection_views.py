@@ -323,6 +323,10 @@ def connection_new_page(request):
             connection = connections.connection_create(
                 slug=form.cleaned_data["slug"], values=form.values(), user=request.user
             )
+        except connections.ConnectionRefused as refused:
+            audit.record_denied(request=request, reason=refused.reason)
+            form.add_error(None, refused.reason)
+            return render(request, "governance/connection_form.html", {"form": form, "creating": True}, status=403)
         except crypto.KeysNotConfigured as error:
             form.add_error(None, keys_message(error))
             return render(request, "governance/connection_form.html", {"form": form, "creating": True}, status=503)
@@ -374,6 +378,8 @@ def connection_edit_page(request, slug: str):
                 messages.info(request, f"Connection {connection.slug} saved.")
                 return redirect("connection-page", slug=connection.slug)
         except connections.ConnectionRefused as refused:
+            if not refused.recorded:
+                audit.record_denied(request=request, reason=refused.reason)
             form.add_error(None, refused.reason)
             status = 403
         except (crypto.KeysNotConfigured, crypto.SecretError) as error:

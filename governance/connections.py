@@ -106,7 +106,21 @@ def _public(connection: Connection) -> dict[str, Any]:
     return values
 
 
+def _check_served_namespaces(user, names: list[str] | None) -> None:
+    """A user narrowed to some namespaces makes connections serve only those, and at least one of them: a
+    connection is shown on the pages of the namespaces it serves, and whoever may see a namespace may see it, so a
+    connection aimed at another team's namespace (or at none, where no grant covers it) is out of their reach."""
+    scope = namespace_scope(user) if user is not None else None
+    if scope is None:
+        return
+    names = list(names or [])
+    served = _namespace_ids(names)
+    if not names or len(served) != len(set(names)) or not served <= scope:
+        raise ConnectionRefused("a connection you make or change must serve only namespaces you are granted")
+
+
 def connection_create(*, slug: str, values: dict[str, Any], user) -> Connection:
+    _check_served_namespaces(user, values.get("namespaces"))
     with transaction.atomic():
         connection = Connection(slug=slug, owner=values.pop("owner", None) or user, created_by=user, updated_by=user)
         for field in PUBLIC_FIELDS:
@@ -183,6 +197,8 @@ def connection_update(*, connection: Connection, values: dict[str, Any], user, r
     """Change a connection. Moving its endpoint while keeping a stored secret is, in effect, a reveal: it needs a
     recent re-authentication (ConnectionRefused with code "reauth" otherwise) and is recorded as
     `connection.revealed` with detail.reason "endpoint change", allowed or refused."""
+    if "namespaces" in values:
+        _check_served_namespaces(user, values["namespaces"])
     refused = None
     with transaction.atomic():
         connection = Connection.objects.select_for_update().get(pk=connection.pk)

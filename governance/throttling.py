@@ -11,6 +11,8 @@ import copy
 
 from axes.handlers.database import AxesDatabaseHandler
 from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import Sum
 from django.http import QueryDict
@@ -29,6 +31,15 @@ class TributaryAxesHandler(AxesDatabaseHandler):
             int(per_address * limit / settings.TRIBUTARY_LOGIN_IP_FAILURE_LIMIT),
             int(per_user * limit / settings.TRIBUTARY_LOGIN_USER_FAILURE_LIMIT),
         )
+
+    def reset_user_attempts(self, request, credentials=None) -> int:
+        """A good password clears that user's failures from that address, and nothing else. axes' own reset
+        deletes every row matching any lockout parameter: with the per-address limit, that is every failure
+        from the address, so an attacker who logged in to their own account between guesses at someone else's
+        (or re-authenticated) would never reach a limit."""
+        username = get_client_username(request, credentials)
+        count, _ = AccessAttempt.objects.filter(username=username, ip_address=request.axes_ip_address).delete()
+        return count
 
 
 # --- Re-authentication ---------------------------------------------------------------------------------------

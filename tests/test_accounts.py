@@ -171,6 +171,21 @@ def test_a_forged_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_lock(c
     assert log_in(Client(), "vic", address="203.0.113.9").status_code == 429
 
 
+def test_logging_in_to_your_own_account_between_guesses_does_not_reset_the_count(client, settings):
+    """Guessing vic's password from one address, with a good login as oneself after every four guesses: the
+    good logins clear the guesser's own record, not the guesses at vic."""
+    make_user("vic", "viewer")
+    make_user("mallory", "viewer")
+    for _ in range(4):
+        assert log_in(Client(), "vic", address="203.0.113.9", password="wrong").status_code == 200
+    assert log_in(Client(), "mallory", address="203.0.113.9").status_code == 302
+    assert log_in(Client(), "vic", address="203.0.113.9", password="wrong").status_code == 429  # the fifth
+    assert log_in(Client(), "vic", address="203.0.113.9").status_code == 429
+    # vic's own good login from their desk clears their own record there only.
+    assert log_in(Client(), "vic", address="10.1.2.3").status_code == 302
+    assert log_in(Client(), "vic", address="203.0.113.9").status_code == 429
+
+
 def test_an_address_trying_many_usernames_is_locked_for_all(client, settings):
     for index in range(settings.TRIBUTARY_LOGIN_IP_FAILURE_LIMIT):
         log_in(client, f"user{index}", address="198.51.100.7", password="wrong")

@@ -327,3 +327,41 @@ def test_revealed_secrets_are_never_stored_by_a_cache(client, devi):
     assert api.json()["password"] == PASSWORD and "no-store" in api["Cache-Control"]
     page = client.post("/connections/warehouse/reveal")
     assert PASSWORD in page.content.decode() and "no-store" in page["Cache-Control"]
+
+
+# --- Namespaces a narrowed developer may aim a connection at ---------------------------------------------------
+
+
+def test_a_narrowed_developer_cannot_make_a_connection_for_another_teams_namespace(client):
+    from lineage.models import Namespace
+
+    Namespace.objects.get_or_create(
+        name="vaultdb", defaults={"created_at": timezone.now(), "updated_at": timezone.now()}
+    )
+    login(client, make_user("dora", "developer", namespaces=("airflow",)))
+    for namespaces in (["vaultdb"], ["airflow", "vaultdb"], [], ["no-such-namespace"]):
+        body = {"id": "evil", "connType": "postgres", "host": "attacker.example", "namespaces": namespaces}
+        response = client.post("/api/v1/connections", body, content_type="application/json")
+        assert response.status_code == 403, (namespaces, response.content)
+        assert "namespaces you are granted" in response.json()["message"]
+    assert not Connection.objects.filter(slug="evil").exists()
+    assert AuditRecord.objects.filter(action="access.denied", actor_label="dora").count() == 4
+    page = client.post("/connections/new", {"slug": "evil", "conn_type": "postgres", "namespaces_text": "vaultdb"})
+    assert page.status_code == 403 and not Connection.objects.filter(slug="evil").exists()
+    made = client.post(
+        "/api/v1/connections",
+        {"id": "ours", "connType": "postgres", "namespaces": ["airflow"]},
+        content_type="application/json",
+    )
+    assert made.status_code == 201
+    widened = client.patch(
+        "/api/v1/connections/ours", {"namespaces": ["airflow", "vaultdb"]}, content_type="application/json"
+    )
+    assert widened.status_code == 403
+    assert Connection.objects.get(slug="ours").namespaces == ["airflow"]
+
+
+def test_an_unnarrowed_developer_still_makes_a_connection_for_any_namespace(client):
+    login(client, make_user("dan", "developer"))
+    body = {"id": "anywhere", "connType": "postgres", "namespaces": ["vaultdb"]}
+    assert client.post("/api/v1/connections", body, content_type="application/json").status_code == 201
