@@ -59,10 +59,19 @@ def derive_pending(*, batch_size: int | None = None) -> int:
             return total
 
 
+class StaleClaims(Exception):
+    """A run was claimed by another namespace (a concurrent batch) after this batch read its claims."""
+
+
 def _with_retry(work: Callable[[], int]) -> int:
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return work()
+        except StaleClaims:
+            # The batch judged a run's events against fewer claims than it has now; it rolled back whole.
+            if attempt == MAX_ATTEMPTS:
+                raise
+            log.warning("a run's claims changed during derivation, retrying", extra={"attempt": attempt})
         except OperationalError as error:
             # PostgreSQL's deadlock detector picked this batch; it rolled back whole, so try again.
             if "deadlock" not in str(error).lower() or attempt == MAX_ATTEMPTS:
@@ -487,6 +496,8 @@ def _merge_jobs(delta: Delta, namespaces: dict[str, Namespace]) -> tuple[dict, l
 
 def _merge_runs(delta: Delta, jobs: dict) -> dict:
     def merge(row: Run, state: RunState) -> bool:
+        if not set(row.job_namespaces) <= state.claims:
+            raise StaleClaims(row.run_id)
         changed = _merge_node(row, state)
         if changed:
             for attribute, value in ol.run_attributes(row.facets).items():

@@ -337,4 +337,6 @@ def fold(
         gathered[run_id] = gathered.get(run_id, frozenset()) | namespaces
     for event in events:
         delta.add(event, scopes.get(event.digest), gathered.get(event.run_id) if event.kind == "run" else None)
+    for run_id, run in delta.runs.items():
+        run.claims = gathered[run_id]  # what the decisions assumed: the store checks it still holds
     return delta

@@ -12,10 +12,12 @@ import random
 import orjson
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 
 from governance.models import ApiToken
 from governance.tokens import create_token
 from lineage import services
+from lineage.derive import StaleClaims, apply_delta
 from lineage.merge import fold
 from lineage.models import Dataset, DatasetVersion, Job, JobEdge, QuarantinedEvent, Run, RunDataset
 from lineage.openlineage import event_hash, parse_event
@@ -181,6 +183,20 @@ def test_the_fold_decides_the_run_from_all_its_claims_whatever_the_order():
     # Claims stored from earlier batches count as this batch's own.
     alone = fold([forged], scopes=scopes, claims={R: frozenset({"finance"})})
     assert alone.runs[R].job is None and alone.runs[R].facets.values == {}
+
+
+@pytest.mark.django_db
+def test_a_batch_that_judged_a_run_before_another_namespaces_claim_was_stored_is_rolled_back(post_event):
+    assert post_event(finance_run()).status_code == 201
+    forged = parsed(forged_failure())
+    # A concurrent deriver that read the run's claims before finance's batch committed: it saw none.
+    stale = fold([forged], scopes={forged.digest: frozenset({"airflow"})})
+    assert stale.runs[R].state == "FAILED"
+
+    with pytest.raises(StaleClaims), transaction.atomic():
+        apply_delta(stale)
+
+    assert_finances_run()  # derive_pending tries such a batch again, with the claims as they are now
 
 
 # --- Replay of a refused event whose token is gone ---------------------------------------------------------
