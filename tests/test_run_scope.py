@@ -275,3 +275,24 @@ def test_a_replayed_event_of_a_deleted_limited_token_is_still_refused_outside_it
     result = services.replay_quarantined(item=item)
 
     assert result.outcome == services.FORBIDDEN and not Run.objects.filter(run_id=event["run"]["runId"]).exists()
+
+
+@pytest.mark.django_db
+def test_the_migration_gives_stored_runs_their_claim_and_quarantined_events_their_tokens_namespaces(post_event):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("lineage.migrations.0006_run_claims_and_quarantine_scope")
+    assert post_event(finance_run()).status_code == 201
+    Run.objects.update(job_namespaces=[])  # as stored before the rule
+    limited = create_token(name="airflow-only", scope="ingest", namespaces=["airflow"]).token
+    unlimited = create_token(name="all", scope="ingest").token
+    for token in (limited, unlimited, None):
+        QuarantinedEvent.objects.create(body="{}", errors=[], reason="x", token=token, source="api")
+
+    migration.backfill(apps, None)
+
+    assert Run.objects.get(run_id=R).job_namespaces == ["finance"]
+    allowed = sorted(QuarantinedEvent.objects.values_list("namespaces_allowed", flat=True), key=str)
+    assert allowed == [None, None, ["airflow"]]
