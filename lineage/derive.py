@@ -524,7 +524,7 @@ def _merge_runs(delta: Delta, jobs: dict) -> dict:
         key_of=lambda row: row.run_id,
         stub=lambda key, state: Run(
             run_id=key,
-            # A run no event contributes to still has a row, under the job of its greatest claim.
+            # A run no event contributes to still has a row, under its first claiming job by name.
             job_id=jobs[state.job or state.claimant].pk,
             created_at=state.span.first or state.claimed.first,
             updated_at=state.span.last or state.claimed.last,
