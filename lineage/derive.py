@@ -23,7 +23,7 @@ from django.db.models import Max, Min
 from governance.observability import EVENTS_DERIVED
 
 from . import openlineage as ol
-from .merge import Delta, Facets, JobState, NodeState, RunState, Span, UseState, VersionState, fold
+from .merge import Delta, Facets, JobState, NodeState, RunState, Span, UseState, VersionState, fold, run_claims
 from .models import (
     NAME_MAX,
     ColumnLineage,
@@ -59,10 +59,19 @@ def derive_pending(*, batch_size: int | None = None) -> int:
             return total
 
 
+class StaleClaims(Exception):
+    """A run was claimed by another namespace (a concurrent batch) after this batch read its claims."""
+
+
 def _with_retry(work: Callable[[], int]) -> int:
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return work()
+        except StaleClaims:
+            # The batch judged a run's events against fewer claims than it has now; it rolled back whole.
+            if attempt == MAX_ATTEMPTS:
+                raise
+            log.warning("a run's claims changed during derivation, retrying", extra={"attempt": attempt})
         except OperationalError as error:
             # PostgreSQL's deadlock detector picked this batch; it rolled back whole, so try again.
             if "deadlock" not in str(error).lower() or attempt == MAX_ATTEMPTS:
@@ -85,15 +94,55 @@ def derive_batch(*, limit: int) -> int:
         "id", "body", "kind", "event_hash", "warnings", "namespaces_allowed"
     )
     events, scopes = [], {}
+    _parse_into(raws, events, scopes)
+    claims = _run_claims(events, scopes)
+    apply_delta(fold(events, scopes=scopes, claims=claims))
+    DeriveQueue.objects.filter(raw_event_id__in=claimed).delete()
+    EVENTS_DERIVED.inc(len(claimed))
+    return len(claimed)
+
+
+def _parse_into(raws: Iterable[RawEvent], events: list, scopes: dict) -> None:
     for raw in raws:
         event = orjson.loads(raw.body)
         events.append(ol.parse_event(event, kind=raw.kind, digest=raw.event_hash, warnings=raw.warnings))
         if raw.namespaces_allowed:  # null or empty: an event that may change everything
             scopes[raw.event_hash] = frozenset(raw.namespaces_allowed)
-    apply_delta(fold(events, scopes=scopes))
-    DeriveQueue.objects.filter(raw_event_id__in=claimed).delete()
-    EVENTS_DERIVED.inc(len(claimed))
-    return len(claimed)
+
+
+def _run_claims(events: list, scopes: dict) -> dict[str, frozenset[str]]:
+    """The stored claims of the batch's runs (`lineage.merge`: who may change a run depends on all of them).
+
+    A run that a new namespace now claims, or that only claims made, is derived again from all its raw events:
+    the events already joined into it were judged against fewer claims, and a join cannot take a contribution
+    back. Its row (with its inputs, outputs and versions) is deleted, and its stored events join the batch.
+    """
+    batch = run_claims(events)
+    if not batch:
+        return {}
+    stored = {
+        run_id: (frozenset(namespaces), job_stamp, job_version)
+        for run_id, namespaces, job_stamp, job_version in Run.objects.filter(run_id__in=batch).values_list(
+            "run_id", "job_namespaces", "job_stamp", "job_version"
+        )
+    }
+    again = sorted(
+        run_id
+        for run_id, (namespaces, job_stamp, _) in stored.items()
+        if not batch[run_id] <= namespaces or not job_stamp
+    )
+    if again:
+        versions = {stored[run_id][2] for run_id in again} - {None}
+        Run.objects.filter(run_id__in=again).delete()
+        JobVersion.objects.filter(pk__in=versions, runs__isnull=True).delete()
+        known = {event.digest for event in events}
+        raws = (
+            RawEvent.objects.filter(run_id__in=again, kind="run")
+            .exclude(event_hash__in=known)
+            .only("id", "body", "kind", "event_hash", "warnings", "namespaces_allowed")
+        )
+        _parse_into(raws, events, scopes)
+    return {run_id: namespaces for run_id, (namespaces, _, _) in stored.items() if run_id not in again}
 
 
 # --- Joining a delta into the stored rows ----------------------------------------------------------------
@@ -447,6 +496,8 @@ def _merge_jobs(delta: Delta, namespaces: dict[str, Namespace]) -> tuple[dict, l
 
 def _merge_runs(delta: Delta, jobs: dict) -> dict:
     def merge(row: Run, state: RunState) -> bool:
+        if not set(row.job_namespaces) <= state.claims:
+            raise StaleClaims(row.run_id)
         changed = _merge_node(row, state)
         if changed:
             for attribute, value in ol.run_attributes(row.facets).items():
@@ -460,6 +511,9 @@ def _merge_runs(delta: Delta, jobs: dict) -> dict:
         if state.job_stamp > row.job_stamp:
             row.job_id, row.job_stamp = jobs[state.job].pk, state.job_stamp
             changed = True
+        claims = sorted(set(row.job_namespaces) | state.claims)
+        if claims != row.job_namespaces:
+            row.job_namespaces, changed = claims, True
         return changed
 
     return _merge_rows(
@@ -469,7 +523,11 @@ def _merge_runs(delta: Delta, jobs: dict) -> dict:
         lookup=(("run_id",), lambda key: (key,)),
         key_of=lambda row: row.run_id,
         stub=lambda key, state: Run(
-            run_id=key, job_id=jobs[state.job].pk, created_at=state.span.first, updated_at=state.span.last
+            run_id=key,
+            # A run no event contributes to still has a row, under its first claiming job by name.
+            job_id=jobs[state.job or state.claimant].pk,
+            created_at=state.span.first or state.claimed.first,
+            updated_at=state.span.last or state.claimed.last,
         ),
         merge=merge,
         fields=[
@@ -479,6 +537,7 @@ def _merge_runs(delta: Delta, jobs: dict) -> dict:
             "facet_stamps",
             "job",
             "job_stamp",
+            "job_namespaces",
             "state",
             "state_key",
             "started_at",

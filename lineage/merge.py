@@ -15,6 +15,13 @@ the raw event) still makes the nodes and edges it names in any namespace (a job 
 writes a table in `postgres://warehouse:5432`), but changes the metadata only of nodes in its scope. Of a
 dataset elsewhere it applies no facets, no input or output facets, no version and no column lineage (the
 output's `columnLineage` facet is that dataset's metadata); of a job elsewhere, no `parent` link to it.
+
+A run is named by its `runId` alone, so a limited event could name the run of a job elsewhere. Every event of a
+run claims it for its job's namespace (`RunState.claims`, the union); an event contributes to the run (state,
+times, facets, inputs and outputs, the owning job) only if its scope allows every namespace claimed. An
+unlimited event always does; a limited one naming a run another namespace's job also claims contributes
+nothing to it, and counts as a JobEvent of its own job (edges, its own datasets' metadata). The decision
+depends on the whole set of claims, not on which event came first: `fold` gathers them before adding.
 """
 
 from dataclasses import dataclass, field
@@ -107,6 +114,13 @@ class JobState(NodeState):
 class RunState(NodeState):
     job: Key | None = None
     job_stamp: str = ""
+    # The namespaces of the jobs of every event naming the run, those that contribute to it or not.
+    claims: frozenset[str] = frozenset()
+    # Of a run no event contributes to (limited events of two namespaces claim it), so that it still has a row
+    # keeping its claims: the first claiming job by name (neither sender's stamps, which it chooses, nor which
+    # came first), and when it was claimed.
+    claimant: Key | None = None
+    claimed: Span = field(default_factory=Span)
     state: str = "NEW"
     state_key: str = ""
     started_at: datetime | None = None
@@ -115,6 +129,12 @@ class RunState(NodeState):
     def set_job(self, job: Key, stamp: str) -> None:
         if stamp > self.job_stamp:
             self.job, self.job_stamp = job, stamp
+
+    def claim(self, job: Key, moment: datetime) -> None:
+        self.claims = self.claims | {job[0]}
+        self.claimed.add(moment)
+        if self.claimant is None or job < self.claimant:
+            self.claimant = job
 
     def add_transition(self, event: ParsedEvent) -> None:
         state = event.state
@@ -131,6 +151,10 @@ class RunState(NodeState):
     def join(self, other: "RunState") -> None:
         super().join(other)
         self.set_job(other.job, other.job_stamp)
+        self.claims = self.claims | other.claims
+        self.claimed.join(other.claimed)
+        if other.claimant is not None and (self.claimant is None or other.claimant < self.claimant):
+            self.claimant = other.claimant
         self.started_at = _min(self.started_at, other.started_at)
         if other.state_key > self.state_key:
             self.state, self.state_key, self.ended_at = other.state, other.state_key, other.ended_at
@@ -198,8 +222,11 @@ class Delta:
         state.span.add(moment)
         return state
 
-    def add(self, event: ParsedEvent, scope: frozenset[str] | None = None) -> None:
-        """Fold one event in. `scope`: the namespaces whose metadata it may change, None for all."""
+    def add(
+        self, event: ParsedEvent, scope: frozenset[str] | None = None, claims: frozenset[str] | None = None
+    ) -> None:
+        """Fold one event in. `scope`: the namespaces whose metadata it may change, None for all. `claims`: the
+        namespaces of the jobs of all the events naming its run (default: its own job's); see `fold`."""
         moment, stamp = event.event_time, event.stamp
 
         def may_change(namespace: str) -> bool:
@@ -223,7 +250,14 @@ class Delta:
         job = self._job(event.job, moment)
         if own:
             job.facets.add(event.job_facets, stamp)
-        if event.kind == "run":
+        in_run = event.kind == "run"
+        if in_run:
+            claimed = (claims or frozenset()) | {event.job[0]}
+            run = self.runs.setdefault(event.run_id, RunState())
+            run.claim(event.job, moment)
+            # A run another namespace's job claims is not this event's to change: it counts as a JobEvent.
+            in_run = scope is None or claimed <= scope
+        if in_run:
             run_facets = event.run_facets if own else {}
             parent_job, _ = parent_of(run_facets)
             if parent_job is not None and not may_change(parent_job[0]):
@@ -234,7 +268,6 @@ class Delta:
                 self._job(parent_job, moment)
             if "parent" in run_facets:
                 job.set_parent(parent_job, stamp)
-            run = self.runs.setdefault(event.run_id, RunState())
             run.span.add(moment)
             run.facets.add(run_facets, stamp)
             run.set_job(event.job, stamp)
@@ -247,22 +280,22 @@ class Delta:
                 if mine:
                     node.facets.add(use.facets, stamp)
                 self.job_edges.setdefault((event.job, use.key, direction), Span()).add(moment)
-                if event.kind == "run":
+                if in_run:
                     run_use = self.run_datasets.setdefault((event.run_id, use.key, direction), UseState())
                     run_use.first = _min(run_use.first, moment)
                     if mine:
                         # Input and output facets (quality assertions, statistics) show on the dataset's page.
                         run_use.facets.add(use.io_facets, stamp)
                 if direction == "out" and mine:
-                    self._add_output(event, use)
+                    self._add_output(event, use, in_run)
 
-    def _add_output(self, event: ParsedEvent, use) -> None:
+    def _add_output(self, event: ParsedEvent, use, in_run: bool) -> None:
         moment, stamp = event.event_time, event.stamp
-        discriminator = event.run_id if event.kind == "run" else event.digest
+        discriminator = event.run_id if in_run else event.digest
         version = self.versions.setdefault((use.key, str(dataset_version_id(*use.key, discriminator))), VersionState())
         version.span.add(moment)
         version.facets.add(use.facets, stamp)
-        version.run_id = event.run_id
+        version.run_id = event.run_id if in_run else ""
         edge: ColumnEdge
         for edge in column_edges(use.facets):
             self._dataset(edge.input, moment)
@@ -279,11 +312,31 @@ class Delta:
                 self.columns[key] = column
 
 
-def fold(events: list[ParsedEvent], *, scopes: dict[str, frozenset[str]] | None = None) -> Delta:
+def run_claims(events: list[ParsedEvent]) -> dict[str, frozenset[str]]:
+    """{run id: the namespaces of the jobs of the events naming it}."""
+    claims: dict[str, frozenset[str]] = {}
+    for event in events:
+        if event.kind == "run":
+            claims[event.run_id] = claims.get(event.run_id, frozenset()) | {event.job[0]}
+    return claims
+
+
+def fold(
+    events: list[ParsedEvent],
+    *,
+    scopes: dict[str, frozenset[str]] | None = None,
+    claims: dict[str, frozenset[str]] | None = None,
+) -> Delta:
     """The delta of `events`. `scopes` maps an event's digest to the namespaces whose metadata it may change;
-    an event not in it may change everything."""
+    an event not in it may change everything. `claims`: namespaces claiming runs besides those of `events`
+    (the stored runs'); the claims of all the events are gathered first, so the order does not matter."""
     delta = Delta()
     scopes = scopes or {}
+    gathered = run_claims(events)
+    for run_id, namespaces in (claims or {}).items():
+        gathered[run_id] = gathered.get(run_id, frozenset()) | namespaces
     for event in events:
-        delta.add(event, scopes.get(event.digest))
+        delta.add(event, scopes.get(event.digest), gathered.get(event.run_id) if event.kind == "run" else None)
+    for run_id, run in delta.runs.items():
+        run.claims = gathered[run_id]  # what the decisions assumed: the store checks it still holds
     return delta

@@ -84,6 +84,9 @@ class QuarantinedEvent(models.Model):
     reason = models.CharField(max_length=255)
     token = models.ForeignKey("governance.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     source = models.CharField(max_length=16)
+    # The token's namespaces when the event was refused (null: no limit), as on RawEvent: a replay applies
+    # them whatever became of the token since (deleted, widened).
+    namespaces_allowed = models.JSONField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     replayed_at = models.DateTimeField(null=True, blank=True)
@@ -240,6 +243,9 @@ class Run(FacetedNode):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
     # A run id reused by another job (a producer bug) belongs to the job of its latest event.
     job_stamp = models.CharField(max_length=120, blank=True)
+    # The namespaces of the jobs of every event naming the run (lineage.merge: a limited event changes the
+    # run only if its token allows them all); empty job_stamp: no event contributes, only claims.
+    job_namespaces = models.JSONField(default=list, blank=True)
     state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.NEW)
     # "<rank>|<stamp>": the event that set the state. A terminal state (rank 2) beats START/RUNNING (rank 1);
     # within a rank the later event wins.

@@ -15,7 +15,7 @@ from governance import audit
 from governance.models import ApiToken, AuditRecord
 from governance.observability import EVENTS_ACCEPTED, EVENTS_REJECTED
 
-from .models import Annotation, DeriveQueue, QuarantinedEvent, RawEvent
+from .models import Annotation, DeriveQueue, QuarantinedEvent, RawEvent, Run
 from .openlineage import event_hash
 from .validation import Problem, foreign_metadata, parse_event_time, scope_warnings, validate_event
 
@@ -68,15 +68,18 @@ def ingest_event(
     source: str = "api",
     derive: bool = True,
     quarantine: bool = True,
+    limited_to: list[str] | None = None,
 ) -> IngestResult:
     """Validate one decoded event and store it verbatim, once.
 
     `body` is the event's text as received (default: its JSON serialisation). A refused event goes to the
     quarantine (unless `quarantine=False`, for replays); an accepted one is queued for derivation, which
     starts when the transaction commits unless `derive=False` (the caller derives later, in bulk).
+    `limited_to`: namespaces the event is limited to besides the token's (a replay: those recorded when it
+    was refused), None for no limit of its own.
     """
     text = body if body is not None else orjson.dumps(event).decode()
-    checked = _check(event, text, token=token, source=source, quarantine=quarantine)
+    checked = _check(event, text, token=token, source=source, quarantine=quarantine, limited_to=limited_to)
     if isinstance(checked, IngestResult):
         return checked
     values, warnings = checked
@@ -96,31 +99,58 @@ def ingest_event(
     return IngestResult(outcome, raw_event_id=raw_id, warnings=warnings)
 
 
+def scope_of(token: ApiToken | None, limited_to: list[str] | None = None) -> list[str] | None:
+    """The namespaces an event may change: those both the token and `limited_to` allow; None for all."""
+    limits = [set(namespaces) for namespaces in (token.namespaces if token else None, limited_to) if namespaces]
+    return sorted(set.intersection(*limits)) if limits else None
+
+
 def _check(
-    event: Any, text: str, *, token: ApiToken | None, source: str, quarantine: bool
+    event: Any, text: str, *, token: ApiToken | None, source: str, quarantine: bool, limited_to: list[str] | None
 ) -> IngestResult | tuple[dict[str, Any], list[dict]]:
     """Validate an event: the raw event row to store and its warnings, or the refusal (quarantined)."""
+    scope = scope_of(token, limited_to)
     result = validate_event(event)
     if not result.ok:
         errors = [p.as_dict() for p in result.errors]
-        quarantine_id = _quarantine(text, errors, token=token, source=source) if quarantine else None
+        quarantine_id = _quarantine(text, errors, token=token, source=source, scope=scope) if quarantine else None
         EVENTS_REJECTED.labels(reason="schema").inc()
         return IngestResult(REFUSED, quarantine_id=quarantine_id, errors=errors)
 
     warnings = [p.as_dict() for p in result.warnings]
-    limited_to = None
-    if token is not None:
+    limited_to = scope
+    if scope is not None:
         namespace = event_namespace(event, result.kind)
-        if not token.allows_namespace(namespace):
+        if namespace not in scope:
             EVENTS_REJECTED.labels(reason="namespace").inc()
             message = f"this token may not write to namespace {namespace!r}"
             return IngestResult(FORBIDDEN, errors=[Problem("", message).as_dict()])
-        limited_to = sorted(token.namespaces) if token.namespaces else None
         warnings += [p.as_dict() for p in scope_warnings(foreign_metadata(event, result.kind), limited_to)]
 
     values = _raw_values(event, text, result.kind, warnings, token=token.pk if token else None, source=source)
     values["namespaces_allowed"] = limited_to
+    if scope is not None and result.kind == "run":
+        # Told, not stored with the event (as on the one-statement way): derivation decides from all the claims.
+        claims = Run.objects.filter(run_id=values["run_id"]).values_list("job_namespaces")
+        warnings = warnings + [p.as_dict() for p in foreign_run(claims.first(), scope)]
     return values, warnings
+
+
+FOREIGN_RUN = (
+    "the run belongs to a job of a namespace the token may not change: the event is stored, and applied to "
+    "its job and datasets but not to the run"
+)
+
+
+def foreign_run(claims: tuple[list[str]] | list[str] | None, scope: list[str] | None) -> list[Problem]:
+    """The warning for a limited event naming a stored run that a job outside its namespaces claims
+    (`Run.job_namespaces`; `lineage.merge` does not apply the event to it). A run claimed only later, by an
+    event that arrives after, is not known at the door: the event is then left out of the run at derivation."""
+    if isinstance(claims, tuple):
+        claims = claims[0]
+    if not scope or not claims or set(claims) <= set(scope):
+        return []
+    return [Problem("/run/runId", FOREIGN_RUN)]
 
 
 def _raw_values(event: dict, text: str, kind: str, warnings: list[dict], *, token: int | None, source: str) -> dict:
@@ -194,8 +224,9 @@ def _insert_as_token_sql() -> str:
     """PostgreSQL: the insert of `_insert_sql(1)`, made only if an ingest token that needs no bookkeeping
     allows it (see `ingest_event_as`). The row gets the token's namespaces, and to the event's own warnings are
     added those of the candidates (a JSON array of {namespace, warning}: `foreign_metadata`) whose namespace the
-    token is not allowed. Answers (token id, new row id, the token's namespaces or null for all): no row when
-    the token does not qualify, a null id for a duplicate."""
+    token is not allowed. Answers (token id, new row id, the token's namespaces or null for all, the claims of
+    the stored run the event names: `foreign_run`): no row when the token does not qualify, a null id for a
+    duplicate."""
     meta, quote = RawEvent._meta, connection.ops.quote_name
     fields = [meta.get_field(name) for name in _RAW_FIELDS if name not in _TOKEN_FIELDS]
     tokens = quote(ApiToken._meta.db_table)
@@ -222,7 +253,9 @@ def _insert_as_token_sql() -> str:
         f"ON CONFLICT ({quote('event_hash')}) DO NOTHING RETURNING {quote('id')}), "
         f"queued AS (INSERT INTO {quote(DeriveQueue._meta.db_table)} ({quote('raw_event_id')}) "
         f"SELECT {quote('id')} FROM stored) "
-        f"SELECT token.id, stored.id, token.namespaces FROM token LEFT JOIN stored ON TRUE"
+        f"SELECT token.id, stored.id, token.namespaces, (SELECT r.{quote('job_namespaces')} "
+        f"FROM {quote(Run._meta.db_table)} r WHERE r.{quote('run_id')} = CAST(%s AS varchar)) "
+        f"FROM token LEFT JOIN stored ON TRUE"
     )
 
 
@@ -255,15 +288,19 @@ def ingest_event_as(*, event: Any, body: str, token_digest: str, source: str = "
     params += [field.get_db_prep_save(values[field.name], connection) for field in fields]
     params.append(orjson.dumps(warnings).decode())
     params.append(orjson.dumps([{"namespace": ns, "warning": p.as_dict()} for ns, p in foreign]).decode())
+    params.append(values["run_id"] if result.kind == "run" else None)
     with connection.cursor() as cursor:
         cursor.execute(_insert_as_token_sql(), params)
         row = cursor.fetchone()
     if row is None:
         return None
-    raw_id, namespaces = row[1], row[2]
+    raw_id, namespaces, claims = row[1], row[2], row[3]
     if isinstance(namespaces, str | bytes):
         namespaces = orjson.loads(namespaces)
+    if isinstance(claims, str | bytes):
+        claims = orjson.loads(claims)
     warnings += [p.as_dict() for p in scope_warnings(foreign, namespaces)]
+    warnings += [p.as_dict() for p in foreign_run(claims, namespaces)]
     if raw_id is not None:
         from .tasks import request_derivation
 
@@ -297,9 +334,11 @@ def _store(values: dict[str, Any]) -> int | None:
     return _store_many([values]).get(values["event_hash"])
 
 
-def _quarantine(text: str, errors: list[dict], *, token: ApiToken | None, source: str) -> int:
+def _quarantine(text: str, errors: list[dict], *, token: ApiToken | None, source: str, scope: list[str] | None) -> int:
     reason = "; ".join(f"{e['path'] or '/'}: {e['message']}" for e in errors)[:255]
-    item = QuarantinedEvent.objects.create(body=text, errors=errors, reason=reason, token=token, source=source)
+    item = QuarantinedEvent.objects.create(
+        body=text, errors=errors, reason=reason, token=token, source=source, namespaces_allowed=scope
+    )
     log.info("event quarantined", extra={"quarantine_id": item.pk, "reason": reason})
     return item.pk
 
@@ -307,7 +346,7 @@ def _quarantine(text: str, errors: list[dict], *, token: ApiToken | None, source
 def quarantine_unreadable(*, text: str, message: str, token: ApiToken | None, source: str) -> int:
     """Keep a body that is not JSON, so a broken producer's output can be inspected."""
     EVENTS_REJECTED.labels(reason="not_json").inc()
-    return _quarantine(text, [Problem("", message).as_dict()], token=token, source=source)
+    return _quarantine(text, [Problem("", message).as_dict()], token=token, source=source, scope=scope_of(token))
 
 
 def ingest_batch(*, events: list[Any], token: ApiToken | None, source: str = "batch") -> list[IngestResult]:
@@ -317,7 +356,9 @@ def ingest_batch(*, events: list[Any], token: ApiToken | None, source: str = "ba
     results: list[IngestResult | None] = [None] * len(events)
     rows: list[tuple[int, dict[str, Any], list[dict]]] = []
     for index, event in enumerate(events):
-        checked = _check(event, orjson.dumps(event).decode(), token=token, source=source, quarantine=True)
+        checked = _check(
+            event, orjson.dumps(event).decode(), token=token, source=source, quarantine=True, limited_to=None
+        )
         if isinstance(checked, IngestResult):
             results[index] = checked
         else:
@@ -359,6 +400,8 @@ def replay_quarantined(*, item: QuarantinedEvent, actor: Any = None) -> IngestRe
 
     One transaction: the stored event, the quarantine's new status and the audit record of who replayed it
     stand or fall together. The row lock makes two replays of the same event run one after the other.
+    The event is limited to the namespaces its token had when it was refused (and to the token's now, if it
+    is still there): a deleted or widened token does not make it an unlimited one.
     """
     with transaction.atomic():
         item = QuarantinedEvent.objects.select_for_update().get(pk=item.pk)
@@ -369,7 +412,14 @@ def replay_quarantined(*, item: QuarantinedEvent, actor: Any = None) -> IngestRe
         except PayloadError as error:
             result = IngestResult(REFUSED, errors=[Problem("", str(error)).as_dict()])
         else:
-            result = ingest_event(event=event, body=item.body, token=item.token, source="replay", quarantine=False)
+            result = ingest_event(
+                event=event,
+                body=item.body,
+                token=item.token,
+                source="replay",
+                quarantine=False,
+                limited_to=item.namespaces_allowed,
+            )
         before = {"status": item.status}
         if result.stored:
             item.status = QuarantinedEvent.Status.REPLAYED
