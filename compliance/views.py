@@ -50,12 +50,12 @@ def classification_flow_page(request):
     from .selectors import classified_sources, flows_for, normalise
 
     label = normalise(request.GET.get("classification") or "PII")
+    visible = visible_namespace_ids(request.user)
     try:
-        ref = resolve_node(node_id=request.GET.get("nodeId"))
+        ref = resolve_node(node_id=request.GET.get("nodeId"), visible=visible)
     except (NodeNotFound, BadParameter):
         raise Http404 from None
-    visible = visible_namespace_ids(request.user)
-    if (visible is not None and ref.node.namespace_id not in visible) or ref.kind == "job":
+    if ref.kind == "job":
         raise Http404
     node = ("field", (ref.node.pk, ref.field)) if ref.kind == "datasetField" else ("dataset", ref.node.pk)
     answer = classification_answer([(node, label)], propagate([(node, label)], flows_for=flows_for), visible)

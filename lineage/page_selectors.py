@@ -117,11 +117,7 @@ def visible_node(*, user, node_id_text: str | None) -> NodeRef:
     """The node a `?nodeId=` names, if the user may see it (else NodeNotFound, as an unknown one)."""
     if not node_id_text:
         raise NodeNotFound("no nodeId")
-    ref = resolve_node(node_id=node_id_text)
-    visible = visible_namespace_ids(user)
-    if visible is not None and ref.node.namespace_id not in visible:
-        raise NodeNotFound(f"unknown node {node_id_text!r}")
-    return ref
+    return resolve_node(node_id=node_id_text, visible=visible_namespace_ids(user))
 
 
 # --- Steward annotations ---------------------------------------------------------------------------------

@@ -46,31 +46,45 @@ def _prefixes(text: str) -> list[str]:
     return [text[:i] for i in range(len(text) - 1, 0, -1) if text[i] == ":"]
 
 
-def split_namespace(rest: str) -> tuple[Namespace, str]:
-    """Split `<namespace>:<name>` at the longest known namespace (namespaces contain colons: postgres://db:5432)."""
+def split_namespace(rest: str, *, visible: set[int] | None) -> tuple[Namespace, str]:
+    """Split `<namespace>:<name>` at the longest known namespace (namespaces contain colons: postgres://db:5432).
+
+    Only namespaces in `visible` are candidates (None: all), so a reader learns nothing of one they may not see:
+    its nodes, its missing nodes and a namespace that does not exist all answer the same.
+    """
     candidates = _prefixes(rest)
-    known = {ns.name: ns for ns in Namespace.objects.filter(name__in=candidates)}
+    namespaces = Namespace.objects.filter(name__in=candidates)
+    if visible is not None:
+        namespaces = namespaces.filter(id__in=visible)
+    known = {ns.name: ns for ns in namespaces}
     for candidate in candidates:
         if candidate in known:
             return known[candidate], rest[len(candidate) + 1 :]
-    raise NodeNotFound(f"no known namespace starts {rest!r}")
+    if visible is None:
+        raise NodeNotFound(f"no known namespace starts {rest!r}")
+    raise NodeNotFound(f"no namespace you may read starts {rest!r}")
 
 
-def _node_in_longest_namespace(model, rest: str) -> Dataset | Job | None:
-    """The dataset or job named by `<namespace>:<name>`, split at the longest known namespace: one raw query, as
-    this runs first in every lineage request and composing it with the ORM cost ten times its execution."""
+def _node_in_longest_namespace(model, rest: str, visible: set[int] | None) -> Dataset | Job | None:
+    """The dataset or job named by `<namespace>:<name>`, split at the longest known namespace in `visible` (None:
+    all): one raw query, as this runs first in every lineage request and composing it with the ORM cost ten times
+    its execution."""
     quote = connection.ops.quote_name
     candidates = _prefixes(rest)
-    if not candidates:
+    if not candidates or (visible is not None and not visible):
         return None
     placeholders = ", ".join(["%s"] * len(candidates))
     namespaces = quote(Namespace._meta.db_table)
+    granted, ids = "", []
+    if visible is not None:
+        ids = sorted(visible)
+        granted = f" AND c.id IN ({', '.join(['%s'] * len(ids))})"
     sql = (
         f"SELECT node.* FROM {quote(model._meta.db_table)} node JOIN {namespaces} n ON n.id = node.namespace_id "
-        f"WHERE n.id = (SELECT c.id FROM {namespaces} c WHERE c.name IN ({placeholders}) "
+        f"WHERE n.id = (SELECT c.id FROM {namespaces} c WHERE c.name IN ({placeholders}){granted} "
         f"ORDER BY LENGTH(c.name) DESC LIMIT 1) AND node.name = SUBSTR(%s, LENGTH(n.name) + 2)"
     )
-    return next(iter(model.objects.raw(sql, [*candidates, rest])), None)
+    return next(iter(model.objects.raw(sql, [*candidates, *ids, rest])), None)
 
 
 def resolve_node(
@@ -80,19 +94,25 @@ def resolve_node(
     namespace: str | None = None,
     name: str | None = None,
     field: str | None = None,
+    visible: set[int] | None,
 ) -> NodeRef:
-    """The node named by a Marquez node id, or by explicit type/namespace/name(/field) parameters."""
+    """The node named by a Marquez node id, or by explicit type/namespace/name(/field) parameters, among the
+    namespaces in `visible` (None: all; see `visible_namespace_ids`).
+
+    A node in a namespace outside `visible` is answered exactly as one that does not exist, with a message that
+    names only what the reader asked and what they may see.
+    """
     if node_id:
         kind, sep, rest = node_id.partition(":")
         if not sep or kind not in NODE_TYPES:
             raise BadParameter("nodeId", "must start with dataset:, job: or datasetField:")
         if kind in ("dataset", "job"):
-            node = _node_in_longest_namespace(Job if kind == "job" else Dataset, rest)
+            node = _node_in_longest_namespace(Job if kind == "job" else Dataset, rest, visible)
             if node is not None:
                 return NodeRef(kind, node)
-            ns, remainder = split_namespace(rest)  # which part is unknown, to say so
+            ns, remainder = split_namespace(rest, visible=visible)  # which part is unknown, to say so
             raise NodeNotFound(f"no {kind} {remainder!r} in namespace {ns.name!r}")
-        ns, remainder = split_namespace(rest)
+        ns, remainder = split_namespace(rest, visible=visible)
         # datasetField:<ns>:<name>:<field>: the longest known dataset name, then the field.
         candidates = _prefixes(remainder)
         datasets = {
@@ -114,10 +134,15 @@ def resolve_node(
         raise BadParameter("field", "a datasetField needs a field")
     # Explicit parameters need no splitting: they name a node whose id reads two ways (see split_namespace).
     model = Job if kind == "job" else Dataset
-    node = model.objects.filter(namespace__name=namespace, name=name).select_related("namespace").first()
+    nodes = model.objects.filter(namespace__name=namespace, name=name)
+    namespaces = Namespace.objects.filter(name=namespace)
+    if visible is not None:
+        nodes, namespaces = nodes.filter(namespace_id__in=visible), namespaces.filter(id__in=visible)
+    node = nodes.select_related("namespace").first()
     if node is None:
-        if not Namespace.objects.filter(name=namespace).exists():
-            raise NodeNotFound(f"no namespace {namespace!r}")
+        if not namespaces.exists():
+            unknown = "no namespace" if visible is None else "no namespace you may read named"
+            raise NodeNotFound(f"{unknown} {namespace!r}")
         raise NodeNotFound(f"no {'job' if kind == 'job' else 'dataset'} {name!r} in namespace {namespace!r}")
     return NodeRef(kind, node, field if kind == "datasetField" else "")
 

@@ -58,17 +58,14 @@ def _visible(request) -> set[int] | None:
 def _node(request):
     """The requested node; one in a namespace the reader may not see is as unknown as a missing one."""
     query = request.query_params
-    ref = resolve_node(
+    return resolve_node(
         node_id=query.get("nodeId"),
         type=query.get("type"),
         namespace=query.get("namespace"),
         name=query.get("name"),
         field=query.get("field"),
+        visible=_visible(request),
     )
-    visible = _visible(request)
-    if visible is not None and ref.node.namespace_id not in visible:
-        raise NodeNotFound(f"unknown node {query.get('nodeId') or query.get('name')!r}")
-    return ref
 
 
 def _walk(ref, visible: set[int] | None, **query):
