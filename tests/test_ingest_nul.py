@@ -20,7 +20,7 @@ from governance.models import ApiToken
 from governance.tokens import create_token
 from lineage import services
 from lineage.models import DeriveQueue, Job, QuarantinedEvent, RawEvent
-from lineage.validation import storable_text, unstorable_value, validate_event
+from lineage.validation import may_hold_unstorable, storable_text, unstorable_value, validate_event
 
 from .events import dataset, facet, run_event
 
@@ -247,11 +247,15 @@ def test_a_nul_nested_deeper_than_pythons_recursion_limit_is_found(post_event):
     assert_refused(post_event(body), "/run/facets/deep" + "/n" * 1000 + "/leaf")
 
 
-def test_the_quick_look_at_the_text_skips_the_walk_only_when_no_escape_could_hide_a_nul():
+def test_the_quick_look_at_the_text_matches_only_escapes_that_could_make_an_unstorable_string():
+    assert may_hold_unstorable('{"a": "\\u0000"}')
+    assert may_hold_unstorable('{"a": "\\ud800"}') and may_hold_unstorable('{"a": "\\uDFFF"}')
+    assert not may_hold_unstorable('{"a": "line\\nbreak, \\u00e9, \\ud7ff, u0000"}')
+    # validate_event walks the event only when the text it came from could hide one (or is not given).
     event = {"a": "\x00"}
     assert not any(p.message == NUL_MESSAGE for p in validate_event(event, text='{"a": "b"}').errors)
-    assert any(p.message == NUL_MESSAGE for p in validate_event(event, text='{"a": "\\u0000"}').errors)
-    assert any(p.message == NUL_MESSAGE for p in validate_event(event).errors)
+    assert validate_event(event, text='{"a": "\\u0000"}').errors[0].message == NUL_MESSAGE
+    assert validate_event(event).errors[0].message == NUL_MESSAGE
 
 
 def test_quarantine_text_is_made_storable():
