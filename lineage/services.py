@@ -1,5 +1,6 @@
 """Write-side use cases of lineage ingestion, shared by the HTTP API, Celery tasks and management commands."""
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from governance.observability import EVENTS_ACCEPTED, EVENTS_REJECTED
 
 from .models import Annotation, DeriveQueue, QuarantinedEvent, RawEvent, Run
 from .openlineage import event_hash
-from .validation import Problem, foreign_metadata, parse_event_time, scope_warnings, validate_event
+from .validation import Problem, foreign_metadata, parse_event_time, scope_warnings, storable_text, validate_event
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,15 @@ def decode_json(data: bytes | str) -> Any:
         raise PayloadError(f"body is not valid JSON: {error}") from None
 
 
+def event_text(event: Any) -> str:
+    """An event's JSON serialisation; with lone surrogates (which orjson refuses to write) as JSON escapes, so
+    that a caller's event holding one can still be refused and quarantined."""
+    try:
+        return orjson.dumps(event).decode()
+    except TypeError:
+        return json.dumps(event)
+
+
 def event_namespace(event: dict, kind: str) -> str:
     """The namespace a token's scope is checked against: the job's, or the dataset's for a DatasetEvent."""
     owner = event["dataset"] if kind == "dataset" else event["job"]
@@ -78,7 +88,7 @@ def ingest_event(
     `limited_to`: namespaces the event is limited to besides the token's (a replay: those recorded when it
     was refused), None for no limit of its own.
     """
-    text = body if body is not None else orjson.dumps(event).decode()
+    text = body if body is not None else event_text(event)
     checked = _check(event, text, token=token, source=source, quarantine=quarantine, limited_to=limited_to)
     if isinstance(checked, IngestResult):
         return checked
@@ -110,7 +120,7 @@ def _check(
 ) -> IngestResult | tuple[dict[str, Any], list[dict]]:
     """Validate an event: the raw event row to store and its warnings, or the refusal (quarantined)."""
     scope = scope_of(token, limited_to)
-    result = validate_event(event)
+    result = validate_event(event, text)
     if not result.ok:
         errors = [p.as_dict() for p in result.errors]
         quarantine_id = _quarantine(text, errors, token=token, source=source, scope=scope) if quarantine else None
@@ -275,7 +285,7 @@ def ingest_event_as(*, event: Any, body: str, token_digest: str, source: str = "
 
     if connection.vendor != "postgresql" or not isinstance(event, dict):
         return None
-    result = validate_event(event)
+    result = validate_event(event, body)
     if not result.ok:
         return None
     warnings = [p.as_dict() for p in result.warnings]
@@ -335,6 +345,8 @@ def _store(values: dict[str, Any]) -> int | None:
 
 
 def _quarantine(text: str, errors: list[dict], *, token: ApiToken | None, source: str, scope: list[str] | None) -> int:
+    # What PostgreSQL cannot store (a raw NUL in a body that is not JSON) is replaced, or keeping it would fail.
+    text, errors = storable_text(text), [{key: storable_text(v) for key, v in e.items()} for e in errors]
     reason = "; ".join(f"{e['path'] or '/'}: {e['message']}" for e in errors)[:255]
     item = QuarantinedEvent.objects.create(
         body=text, errors=errors, reason=reason, token=token, source=source, namespaces_allowed=scope
@@ -356,9 +368,7 @@ def ingest_batch(*, events: list[Any], token: ApiToken | None, source: str = "ba
     results: list[IngestResult | None] = [None] * len(events)
     rows: list[tuple[int, dict[str, Any], list[dict]]] = []
     for index, event in enumerate(events):
-        checked = _check(
-            event, orjson.dumps(event).decode(), token=token, source=source, quarantine=True, limited_to=None
-        )
+        checked = _check(event, event_text(event), token=token, source=source, quarantine=True, limited_to=None)
         if isinstance(checked, IngestResult):
             results[index] = checked
         else:
