@@ -118,7 +118,7 @@ RULES = [
     Rule("connections/<slug:slug>/test", "POST", OPERATORS, url="connections/wh/test", page=True, scoped=True),
     Rule("connections/<slug:slug>/reveal", "POST", OPERATORS, url="connections/wh/reveal", page=True, scoped=True),
     Rule("api/v1/connections", "GET", CONNECTION_VIEWERS),
-    Rule("api/v1/connections", "POST", DEVELOPERS, body={"id": "new", "connType": "postgres"}),
+    Rule("api/v1/connections", "POST", DEVELOPERS, body={"id": "new", "connType": "postgres", "namespaces": ["other"]}),
     Rule("api/v1/connections/<slug:slug>", "GET", CONNECTION_VIEWERS, url="api/v1/connections/wh", scoped=True),
     Rule(
         "api/v1/connections/<slug:slug>",
