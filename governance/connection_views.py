@@ -294,8 +294,16 @@ class ConnectionForm(forms.ModelForm):
     class Meta:
         model = Connection
         fields = ["slug", "conn_type", "host", "port", "schema", "login", "description"]
-        labels = {"slug": "Connection id", "conn_type": "Type", "schema": "Database / schema", "login": "Login"}
-        widgets = {"conn_type": forms.Select(choices=Connection.Type.choices)}
+        labels = {
+            "slug": "Connection id",
+            "conn_type": "Type",
+            "schema": "Database / schema",
+            "login": "Database login (user name)",
+        }
+        widgets = {
+            "conn_type": forms.Select(choices=Connection.Type.choices),
+            "description": forms.Textarea(attrs={"rows": 2}),
+        }
 
     field_order = ["slug", "conn_type", "host", "port", "schema", "login", "description", "namespaces_text"]
 
