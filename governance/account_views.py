@@ -68,8 +68,13 @@ def mfa_verify(request):
     if not mfa.has_device(request.user):
         return redirect("mfa-setup")
     if request.method == "POST":
-        if mfa.verify(request, request.POST.get("code", "")):
+        result = mfa.verify(request, request.POST.get("code", ""))
+        if result.ok:
             return redirect(mfa.safe_next(request))
+        if result.reused or result.wait_seconds:
+            # Not a wrong code: the right one, too soon.
+            messages.error(request, result.problem[:1].upper() + result.problem[1:] + ".")
+            return render(request, "account/mfa_verify.html", {"next": mfa.safe_next(request)})
         audit.record(
             "auth.mfa_failed",
             actor=request.user,

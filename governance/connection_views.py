@@ -1,5 +1,6 @@
 """Connections over the API (/api/v1/connections) and in the browser (/connections/)."""
 
+import json
 import logging
 
 from django import forms
@@ -266,25 +267,51 @@ class ReauthView(APIView):
 # --- Pages ---------------------------------------------------------------------------------------------------
 
 
+class JSONObjectField(forms.JSONField):
+    """JSON typed in a text box; nothing typed shows as an empty box (Django's JSONField shows `null`)."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
 class ConnectionForm(forms.ModelForm):
-    password = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the current password.",
-    )
-    extra = forms.JSONField(
-        required=False,
-        help_text="JSON object; leave empty to keep the current extra.",
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
     namespaces_text = forms.CharField(
         required=False, label="Namespaces", help_text="OpenLineage namespaces it serves, comma-separated."
+    )
+    password = forms.CharField(
+        required=False,
+        label="Database password",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Leave empty to keep the current password.",
+    )
+    extra = JSONObjectField(
+        required=False,
+        label="Extra (JSON)",
+        help_text='A JSON object, such as {"sslmode": "require"}; leave empty to keep the current extra.',
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
     class Meta:
         model = Connection
         fields = ["slug", "conn_type", "host", "port", "schema", "login", "description"]
-        widgets = {"conn_type": forms.Select(choices=Connection.Type.choices)}
+        labels = {
+            "slug": "Connection id",
+            "conn_type": "Type",
+            "schema": "Database / schema",
+            "login": "Database login (user name)",
+        }
+        widgets = {
+            "conn_type": forms.Select(choices=Connection.Type.choices),
+            "description": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    field_order = ["slug", "conn_type", "host", "port", "schema", "login", "description", "namespaces_text"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:  # nothing to keep yet
+            self.fields["password"].help_text = "Leave empty for none."
+            self.fields["extra"].help_text = 'A JSON object, such as {"sslmode": "require"}; leave empty for none.'
 
     def values(self) -> dict:
         values = {k: v for k, v in self.cleaned_data.items() if k in connections.PUBLIC_FIELDS}
@@ -294,6 +321,20 @@ class ConnectionForm(forms.ModelForm):
         if self.cleaned_data.get("extra"):
             values["extra"] = self.cleaned_data["extra"]
         return values
+
+
+def reauth_context(request) -> dict:
+    """What a page's re-authentication fields need: whether they are needed at all (a recent re-authentication
+    holds), whether the code is asked for, and whether the throttle holds (then no form is offered, only when
+    to come back)."""
+    fresh = connections.recently_reauthenticated(request)
+    locked = not fresh and throttling.reauth_locked(request, username=request.user.get_username())
+    return {
+        "fresh": fresh,
+        "needs_code": mfa_required(request.user),
+        "reauth_locked": locked,
+        "cool_off_minutes": throttling.cool_off_minutes(),
+    }
 
 
 def _page_connection(request, slug: str) -> Connection:
@@ -346,8 +387,7 @@ def connection_page(request, slug: str):
             "may_use": connections.may_use(request.user, connection),
             "may_change": connections.can_change(request.user, connection, CHANGE_CONNECTIONS),
             "may_delete": connections.can_change(request.user, connection, DELETE_CONNECTIONS),
-            "fresh": connections.recently_reauthenticated(request),
-            "needs_code": mfa_required(request.user),
+            **reauth_context(request),
         },
     )
 
@@ -369,7 +409,7 @@ def connection_edit_page(request, slug: str):
         result = connections.reauthenticate(request, password=typed[0], code=typed[1]) if any(typed) else None
         try:
             if result is not None and not result.ok:
-                form.add_error(None, result.problem)
+                form.add_error(None, result.sentence)
                 status = 429 if result.locked else 400
             else:
                 connections.connection_update(
@@ -385,7 +425,7 @@ def connection_edit_page(request, slug: str):
         except (crypto.KeysNotConfigured, crypto.SecretError) as error:
             form.add_error(None, keys_message(error) if isinstance(error, crypto.KeysNotConfigured) else str(error))
             status = 503
-    context["fresh"] = connections.recently_reauthenticated(request)
+    context.update(reauth_context(request))
     return render(request, "governance/connection_form.html", context, status=status)
 
 
@@ -417,6 +457,7 @@ def connection_use_page(request, slug: str, action: str):
         "may_change": connections.can_change(request.user, connection, CHANGE_CONNECTIONS),
         "may_delete": connections.can_change(request.user, connection, DELETE_CONNECTIONS),
     }
+    result = None
     try:
         if action == "test":
             context["test"] = connections.connection_test(connection=connection, user=request.user, request=request)
@@ -424,13 +465,17 @@ def connection_use_page(request, slug: str, action: str):
             typed = request.POST.get("password", ""), request.POST.get("code", "")
             result = connections.reauthenticate(request, password=typed[0], code=typed[1]) if any(typed) else None
             if result is not None and not result.ok:
-                messages.error(request, result.problem[:1].upper() + result.problem[1:] + ".")
+                messages.error(request, result.sentence)
                 status = 429 if result.locked else status
             context["secrets"] = connections.connection_reveal(
                 connection=connection, user=request.user, request=request
             )
+            extra = context["secrets"].get("extra")
+            context["extra_json"] = json.dumps(extra, indent=2, sort_keys=True) if extra else ""
     except connections.ConnectionRefused as refused:
-        context["refused"] = refused
+        # After a failed re-authentication its message says it all; "re-authenticate first" would repeat it.
+        if not (refused.code == "reauth" and result is not None):
+            context["refused"] = refused
         if not refused.recorded:
             audit.record_denied(request=request, reason=refused.reason)
         if refused.code != "reauth":
@@ -440,6 +485,5 @@ def connection_use_page(request, slug: str, action: str):
     except crypto.KeysNotConfigured as error:
         context["secret_error"] = keys_message(error)
         status = 503
-    context["fresh"] = connections.recently_reauthenticated(request)
-    context["needs_code"] = mfa_required(request.user)
+    context.update(reauth_context(request))
     return render(request, "governance/connection.html", context, status=status)

@@ -13,10 +13,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from django.contrib.auth.hashers import check_password
 from django.db import transaction
 from django.db.models import QuerySet
-from django_otp import devices_for_user
 
 from . import audit, crypto, throttling
-from .mfa import mfa_required
+from .mfa import check_code, mfa_required
 from .models import Connection
 from .permissions import can, has_capability, namespace_scope
 from .roles import USE_CONNECTIONS, VIEW_CONNECTIONS
@@ -261,20 +260,41 @@ class Reauthentication:
     problem: str = ""
     locked: bool = False
 
+    @property
+    def sentence(self) -> str:
+        """The problem as a page shows it."""
+        return _sentence(self.problem) if self.problem else ""
+
+
+def _sentence(clause: str) -> str:
+    return clause[:1].upper() + clause[1:] + "."
+
+
+def locked_out_problem() -> str:
+    """What someone locked out is told: for how long, and that logins are paused as well (the two share one
+    count, so that re-authenticating is no way around the login's limit)."""
+    minutes = throttling.cool_off_minutes()
+    return (
+        "too many failed attempts: re-authentication and logins from this address are paused for up to "
+        f"{minutes} minutes"
+    )
+
 
 def reauthenticate(request, *, password: str = "", code: str = "") -> Reauthentication:
     """Prove it is still you, for a few minutes: your password, and a current code from your second factor (TOTP,
     or an unused recovery code) if your role must use one. The password alone would let someone who learnt it
     past the second factor a login asks for. Throttled with logins (governance.throttling); every attempt is
-    recorded."""
+    recorded.
+
+    The answer says which was wrong. The code is checked only after a right password, so a wrong password does
+    not use up a right code (it could not be typed again), and someone holding the session without the password
+    learns nothing of the code. A right password with a code that was right but already used, or typed while
+    django-otp's own delay after a wrong code holds, is told so and not counted as a failure: it is no guess."""
     user = request.user
     username = user.get_username()
     needs_code = mfa_required(user)
     if throttling.reauth_locked(request, username=username):
-        minutes = throttling.cool_off_minutes()
-        result = Reauthentication(
-            False, f"too many failed attempts: try again in {minutes} minutes (nothing was checked)", locked=True
-        )
+        result = Reauthentication(False, locked_out_problem() + " (nothing was checked)", locked=True)
         reason = "locked out"
     elif not password:
         result, reason = Reauthentication(False, "your password is needed"), "no password"
@@ -282,17 +302,24 @@ def reauthenticate(request, *, password: str = "", code: str = "") -> Reauthenti
         # Not a guess, so not counted: the password is not even checked until both are given.
         result, reason = Reauthentication(False, "a second-factor code is needed too"), "no second-factor code"
     else:
-        password_ok = check_password(password, user.password)
-        # Checked even after a wrong password (so the answer does not tell which was wrong), and when given by
-        # someone who need not use one: what was typed must match.
-        code_ok = not code.strip() or _second_factor_ok(user, code)
-        result, reason = Reauthentication(password_ok and code_ok), ""
-        if not result.ok:
+        problem, reason = "", ""
+        if not check_password(password, user.password):
+            problem, reason = "that password did not match", "did not match"
+        elif code.strip():  # also when given by someone who need not use one: what was typed must match
+            checked = check_code(user, code)
+            if checked.reused or checked.wait_seconds:
+                problem, reason = checked.problem, "code reused" if checked.reused else "code throttled"
+            elif not checked.ok:
+                problem, reason = checked.problem, "did not match"
+        if not problem:
+            result = Reauthentication(True)
+        elif reason != "did not match":
+            result = Reauthentication(False, problem)
+        else:
             locked = throttling.reauth_failed(request, username=username)
-            problem = "that password and second-factor code did not match" if needs_code else "that did not match"
             if locked:
-                problem += f"; too many failed attempts: try again in {throttling.cool_off_minutes()} minutes"
-            result, reason = Reauthentication(False, problem, locked=locked), "did not match"
+                problem += "; " + locked_out_problem()
+            result = Reauthentication(False, problem, locked=locked)
     if result.ok:
         request.session[REAUTH_AT] = int(time.time())
         throttling.reauth_succeeded(request, username=username)
@@ -302,11 +329,6 @@ def reauthenticate(request, *, password: str = "", code: str = "") -> Reauthenti
         outcome = "denied" if reason == "locked out" else "failure"
         audit.record("auth.reauthenticated", actor=user, outcome=outcome, request=request, detail={"reason": reason})
     return result
-
-
-def _second_factor_ok(user, code: str) -> bool:
-    code = code.strip().replace(" ", "").replace("-", "").lower()
-    return any(device.verify_token(code) for device in devices_for_user(user, confirmed=True))
 
 
 def recently_reauthenticated(request) -> bool:

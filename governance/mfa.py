@@ -4,15 +4,19 @@ A user who must use MFA and has not verified a device in this session can do not
 or verify (a device exists), and log out.
 """
 
+import math
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django_otp import devices_for_user
 from django_otp import login as otp_login
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -59,14 +63,78 @@ def new_recovery_codes(user) -> list[str]:
     return codes
 
 
-def verify(request, code: str) -> bool:
-    """A TOTP code or an unused recovery code (a recovery code works once)."""
-    code = code.strip().replace(" ", "").replace("-", "").lower()
-    for device in devices_for_user(request.user, confirmed=True):
-        if device.verify_token(code):
-            otp_login(request, device)
+@dataclass(frozen=True)
+class CodeCheck:
+    """The answer to a second-factor code. `reused`: a code the authenticator still shows but that was already
+    accepted (each TOTP code works once); `wait_seconds`: django-otp slows down guessing after a wrong code, and
+    until then no code is checked. Neither is a guess, so neither counts toward the login throttle."""
+
+    ok: bool
+    reused: bool = False
+    wait_seconds: int = 0
+    device: object = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    @property
+    def problem(self) -> str:
+        if self.reused:
+            return "this code was already used: wait for the next one (codes change every 30 seconds)"
+        if self.wait_seconds:
+            unit = "second" if self.wait_seconds == 1 else "seconds"
+            return f"wait {self.wait_seconds} {unit} before the next code (a wrong code slows down the next one)"
+        return "" if self.ok else "that second-factor code did not match"
+
+
+def normalise_code(code: str) -> str:
+    return code.strip().replace(" ", "").replace("-", "").lower()
+
+
+def _already_used(device: TOTPDevice, code: str) -> bool:
+    """Whether `code` is one the device would accept now but for having accepted its time step already (at or
+    before last_t), within the device's drift and tolerance, as TOTPDevice.verify_token looks."""
+    if device.last_t < 0 or not code.isdigit():
+        return False
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = timezone.now().timestamp()
+    for offset in range(-device.tolerance, device.tolerance + 1):
+        totp.drift = device.drift + offset
+        if totp.t() <= device.last_t and totp.token() == int(code):
             return True
     return False
+
+
+def _wait_seconds(device) -> int:
+    allowed, data = device.verify_is_allowed()
+    if allowed:
+        return 0
+    until = (data or {}).get("locked_until")
+    return max(1, math.ceil((until - timezone.now()).total_seconds())) if until else 1
+
+
+def check_code(user, code: str) -> CodeCheck:
+    """Check a TOTP code or an unused recovery code (which then works no more); a reused TOTP code and one typed
+    while django-otp's own throttle holds are told apart from a wrong one, and nothing is consumed or slowed."""
+    code = normalise_code(code)
+    devices = list(devices_for_user(user, confirmed=True))
+    if any(_already_used(device, code) for device in devices if isinstance(device, TOTPDevice)):
+        return CodeCheck(False, reused=True)
+    waits = [_wait_seconds(device) for device in devices]
+    if devices and all(waits):
+        return CodeCheck(False, wait_seconds=max(waits))
+    for device in devices:
+        if device.verify_token(code):
+            return CodeCheck(True, device=device)
+    return CodeCheck(False)
+
+
+def verify(request, code: str) -> CodeCheck:
+    """A TOTP code or an unused recovery code (a recovery code works once); logs the second factor in."""
+    result = check_code(request.user, code)
+    if result.ok:
+        otp_login(request, result.device)
+    return result
 
 
 def safe_next(request, default: str = "/") -> str:

@@ -186,3 +186,55 @@ def test_a_viewer_cannot_edit_a_tag(live_server, people, browser_context):
     assert status == [403, 403]
     assert not Annotation.objects.exists()
     assert refused == []
+
+
+def test_no_page_scrolls_sideways_on_a_phone(live_server, estate, browser_context):  # noqa: F811
+    """At 390 px (a phone held upright) the page itself never scrolls sideways: the top bar wraps, wide tables
+    scroll inside their own box, long names break. An admin sees every page, connections and audit included."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    base = live_server.url
+    admin = make_user("ada", "admin")
+    device = TOTPDevice.objects.create(user=admin, name="phone", confirmed=True)
+    page = browser_context.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill("Ada-password-1")
+    page.get_by_role("button", name="Log in").click()
+    page.fill("#id_code", f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():06d}")
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{base}/")
+
+    page.goto(f"{base}/connections/new")
+    page.fill("#id_slug", "warehouse-with-a-rather-long-connection-id")
+    page.fill("#id_namespaces_text", WH)
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*/connections/warehouse-with-a-rather-long-connection-id/$"))
+
+    node = f"dataset%3A{WH.replace(':', '%3A').replace('/', '%2F')}%3A{MART}"
+    paths = [
+        "/",
+        "/search/?q=orders",
+        f"/datasets/{WH}/{MART}",
+        f"/jobs/{AIRFLOW}/etl.build_mart",
+        f"/lineage/?nodeId={node}",
+        f"/impact/?nodeId={node}",
+        "/connections/",
+        "/connections/warehouse-with-a-rather-long-connection-id/",
+        "/connections/warehouse-with-a-rather-long-connection-id/edit",
+        "/connections/new",
+        "/tokens/",
+        "/audit/",
+        "/compliance/",
+    ]
+    wide = {}
+    for path in paths:
+        answer = page.goto(base + path)
+        assert answer.status == 200, path
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        if width > 390:
+            wide[path] = width
+    assert wide == {}

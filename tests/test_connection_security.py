@@ -3,6 +3,7 @@ re-authentication asks for, re-authenticating past the second factor, and reveal
 
 import contextlib
 import json
+import re
 import socket
 import struct
 import threading
@@ -365,3 +366,128 @@ def test_an_unnarrowed_developer_still_makes_a_connection_for_any_namespace(clie
     login(client, make_user("dan", "developer"))
     body = {"id": "anywhere", "connType": "postgres", "namespaces": ["vaultdb"]}
     assert client.post("/api/v1/connections", body, content_type="application/json").status_code == 201
+
+
+# --- Codes that are right but cannot be taken now -------------------------------------------------------------
+
+
+def code_at(device, steps_ahead: int = 0) -> str:
+    """The code the authenticator shows now, or `steps_ahead` time steps later (the next code)."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.drift += steps_ahead
+    return f"{totp.token():0{device.digits}d}"
+
+
+def login_through_the_form(client, user, code):
+    """A browser's login: the form, then the second factor page with the authenticator's code."""
+    assert client.post("/accounts/login/", {"username": "devi", "password": "Devi-password-1"}).status_code == 302
+    assert client.post("/account/mfa/verify/", {"code": code}).status_code == 302
+
+
+def test_the_code_just_used_to_log_in_is_refused_as_used_and_six_tries_of_it_lock_nobody_out(settings):
+    from axes.models import AccessAttempt
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = make_user("devi", "developer")
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    browser = Client()
+    login_through_the_form(browser, user, code_at(device))
+
+    again = [
+        browser.post(
+            "/api/v1/reauth", {"password": "Devi-password-1", "code": code_at(device)}, content_type="application/json"
+        )
+        for _ in range(settings.AXES_FAILURE_LIMIT + 1)
+    ]
+    assert {answer.status_code for answer in again} == {400}
+    assert again[-1].json()["detail"] == (
+        "this code was already used: wait for the next one (codes change every 30 seconds)"
+    )
+    assert not AccessAttempt.objects.exists()  # not a guess: counted nowhere
+    assert browser.post("/api/v1/connections/warehouse/reveal").status_code in (403, 404)
+
+    next_code = code_at(device, steps_ahead=1)
+    answer = browser.post(
+        "/api/v1/reauth", {"password": "Devi-password-1", "code": next_code}, content_type="application/json"
+    )
+    assert answer.status_code == 200
+
+
+def test_a_used_code_with_a_wrong_password_is_a_failed_attempt(client, devi):
+    from axes.models import AccessAttempt
+
+    code = totp_code(devi)
+    assert post_reauth(client, password="Devi-password-1", code=code).status_code == 200
+    wrong = post_reauth(client, password="guess", code=code)
+    assert wrong.status_code == 400 and wrong.json()["detail"] == "that password did not match"
+    assert AccessAttempt.objects.get().failures_since_start == 1
+
+
+def test_the_right_code_typed_just_after_a_wrong_one_is_told_to_wait_and_not_counted(client, devi, settings):
+    from axes.models import AccessAttempt
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    settings.OTP_TOTP_THROTTLE_FACTOR = 30  # django-otp's delay after a wrong code (1 second by default)
+    right = totp_code(devi)
+    wrong = post_reauth(client, password="Devi-password-1", code="000000" if right != "000000" else "111111")
+    assert wrong.status_code == 400 and wrong.json()["detail"] == "that second-factor code did not match"
+    assert AccessAttempt.objects.get().failures_since_start == 1
+
+    too_soon = post_reauth(client, password="Devi-password-1", code=right)
+    assert too_soon.status_code == 400
+    assert re.fullmatch(r"wait (29|30) seconds before the next code .*", too_soon.json()["detail"])
+    assert AccessAttempt.objects.get().failures_since_start == 1
+    assert client.post("/api/v1/connections/warehouse/reveal").status_code == 403
+
+    TOTPDevice.objects.update(throttling_failure_timestamp=timezone.now() - timedelta(seconds=31))
+    assert post_reauth(client, password="Devi-password-1", code=right).status_code == 200
+
+
+def test_the_login_second_factor_page_tells_a_used_code_from_a_wrong_one():
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = make_user("devi", "developer")
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    first, second = Client(), Client()
+    login_through_the_form(first, user, code_at(device))
+    assert second.post("/accounts/login/", {"username": "devi", "password": "Devi-password-1"}).status_code == 302
+    page = second.post("/account/mfa/verify/", {"code": code_at(device)}, follow=True).content.decode()
+    assert "This code was already used: wait for the next one" in page and "did not match" not in page
+
+
+# --- What a person is told --------------------------------------------------------------------------------------
+
+
+def test_a_failed_reauthentication_says_which_factor_did_not_match(client, devi):
+    assert post_reauth(client, password="guess", code="123456").json()["detail"] == "that password did not match"
+    login(client, make_user("otto", "operator"))
+    assert post_reauth(client, password="guess").json()["detail"] == "that password did not match"
+
+
+def test_the_lockout_says_how_long_and_that_logins_are_paused_too_and_offers_no_form(client, settings):
+    login(client, make_user("ada", "admin"))
+    create(client)
+    answers = [
+        client.post("/connections/warehouse/reveal", {"password": f"guess-{n}", "code": "123456"})
+        for n in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    first, last = answers[0].content.decode(), answers[-1].content.decode()
+    assert "That password did not match." in first
+    assert "re-authenticate first" not in first.lower()  # one message, not two
+    assert answers[-1].status_code == 429
+    assert "logins from this address are paused for up to 15 minutes" in last
+    page = client.get("/connections/warehouse/").content.decode()
+    assert 'name="password"' not in page and "Come back in up to 15 minutes" in page
+    edit = client.get("/connections/warehouse/edit").content.decode()
+    assert 'name="reauth_password"' not in edit and "Come back in up to 15 minutes" in edit
+
+
+def test_the_login_lockout_page_says_for_how_long(settings):
+    browser = Client()
+    make_user("otto", "operator")
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        browser.post("/accounts/login/", {"username": "otto", "password": f"guess-{n}"})
+    page = browser.post("/accounts/login/", {"username": "otto", "password": "Otto-password-1"})
+    assert page.status_code == 429 and "for up to 15 minutes" in page.content.decode()

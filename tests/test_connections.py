@@ -592,3 +592,47 @@ def test_the_connection_page_links_each_namespace_it_serves_to_its_datasets(clie
     link = "/search/?q=postgres%3A//warehouse%3A5432"
     assert f'href="{link}"' in page and 'href="/search/?q=finance"' in page
     assert 'href="/datasets/postgres://warehouse:5432/mart"' in client.get(link).content.decode()
+
+
+# --- The forms, as a person reads them --------------------------------------------------------------------------
+
+
+def test_the_new_connection_form_says_what_to_type_and_has_nothing_to_keep(client, developer):
+    page = client.get("/connections/new").content.decode()
+    assert "null</textarea>" not in page and "keep the current" not in page
+    for label in ("Connection id", "Type", "Database / schema", "Database password", "Extra (JSON)"):
+        assert f">{label}:</label>" in page, label
+    assert 'autocomplete="new-password"' in page and '{"sslmode": "require"}' in page
+    assert page.index('name="namespaces_text"') < page.index('name="password"') < page.index('name="extra"')
+
+
+def test_the_edit_form_tells_the_connections_password_from_your_own(client, developer):
+    create(client)
+    page = client.get("/connections/warehouse/edit").content.decode()
+    assert "Leave empty to keep the current password." in page
+    assert "Your Tributary password (to confirm it is you)" in page
+    assert 'name="reauth_password" type="password" autocomplete="current-password"' in page
+    assert 'name="reauth_code" autocomplete="one-time-code" inputmode="numeric"' in page
+
+
+def test_a_role_without_a_second_factor_is_not_asked_for_a_code(client, settings):
+    login(client, make_user("ada", "admin"))
+    create(client)
+    login(client, make_user("otto", "operator"))
+    page = client.get("/connections/warehouse/").content.decode()
+    assert "Your Tributary password" in page and "Second-factor code" not in page
+    settings.TRIBUTARY_MFA_REQUIRED_ROLES = ["auditor", "admin"]  # developers too, where a site chooses so
+    login(client, make_user("devi", "developer"))
+    edit = client.get("/connections/warehouse/edit").content.decode()
+    assert "Your Tributary password" in edit and "Second-factor code" not in edit
+
+
+def test_revealed_extra_is_shown_as_json_and_delete_asks_to_confirm(client, developer):
+    create(client)
+    reauth(client)
+    page = client.post("/connections/warehouse/reveal").content.decode()
+    shown = page.split('id="revealed-extra">', 1)[1].split("</pre>", 1)[0]
+    assert json.loads(shown.replace("&quot;", '"')) == EXTRA
+    confirm = page.split('<details class="confirm">', 1)[1].split("</details>", 1)[0]
+    assert "<summary>Delete…</summary>" in confirm and "cannot be undone" in confirm
+    assert 'action="/connections/warehouse/delete"' in confirm

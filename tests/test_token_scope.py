@@ -330,6 +330,13 @@ def test_an_admin_makes_a_governance_read_token_on_the_tokens_page(client, world
     page = client.post("/tokens/", {"name": "tool", "scope": "governance-read", "owner": "audrey"}).content.decode()
     token = ApiToken.objects.get(name="tool")
     assert (token.scope, token.owner.username) == ("governance-read", "audrey") and 'id="new-token">trb_' in page
+    assert "Scope <strong>governance-read</strong>: read lineage and governance data (audit, compliance" in page
+
+
+def test_the_tokens_page_offers_the_read_scope_first_not_the_writing_one(client, world):
+    login(client, world["users"]["ada"])
+    form = client.get("/tokens/").content.decode()
+    assert '<option value="read" selected>' in form and '<option value="ingest">' in form
 
 
 def test_an_admin_cannot_widen_or_unexpire_a_token_in_django_admin_where_nothing_is_recorded(client, world):

@@ -62,3 +62,16 @@ def duration(milliseconds: int | None) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+_NAME_SEPARATOR = re.compile(r"([./_:])")
+
+
+@register.filter
+def breakable(name: object) -> str:
+    """A long dotted or slashed name (analytics.marts.fct_orders) that may break after its separators, not in the
+    middle of a word, when a narrow screen cannot hold it on one line. Escaped first: names come from events."""
+    from django.utils.safestring import mark_safe
+
+    parts = _NAME_SEPARATOR.split(str(conditional_escape(name)))
+    return mark_safe("".join(part + "<wbr>" if _NAME_SEPARATOR.fullmatch(part) else part for part in parts))
