@@ -76,7 +76,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    "governance.csp.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "governance.sessions.SessionPolicyMiddleware",
     "governance.mfa.MFARequiredMiddleware",
