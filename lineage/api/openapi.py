@@ -148,20 +148,24 @@ GRAPH_DATASET = obj(
     },
     description="Marquez's DatasetData, with owners, deleted and what stewards marked.",
 )
+# What Marquez's JobData (in a graph) and Job (its API) share.
+JOB_BASE = {
+    "id": ref("DatasetRef"),
+    "type": {"type": "string", "enum": ["BATCH", "STREAM"]},
+    "name": STRING,
+    "simpleName": STRING,
+    "parentJobName": NULLABLE_STRING,
+    "createdAt": TIME,
+    "updatedAt": TIME,
+    "namespace": STRING,
+    "inputs": array(ref("DatasetRef")),
+    "outputs": array(ref("DatasetRef")),
+    "location": NULLABLE_STRING,
+    "description": NULLABLE_STRING,
+}
 GRAPH_JOB = obj(
     {
-        "id": ref("DatasetRef"),
-        "type": {"type": "string", "enum": ["BATCH", "STREAM"]},
-        "name": STRING,
-        "simpleName": STRING,
-        "parentJobName": NULLABLE_STRING,
-        "createdAt": TIME,
-        "updatedAt": TIME,
-        "namespace": STRING,
-        "inputs": array(ref("DatasetRef")),
-        "outputs": array(ref("DatasetRef")),
-        "location": NULLABLE_STRING,
-        "description": NULLABLE_STRING,
+        **JOB_BASE,
         "latestRun": nullable(
             obj({"id": STRING, "state": NULLABLE_STRING, "startedAt": NULLABLE_TIME, "endedAt": NULLABLE_TIME})
         ),
@@ -447,19 +451,8 @@ RUN = obj(
 )
 JOB = obj(
     {
-        "id": ref("DatasetRef"),
-        "type": {"type": "string", "enum": ["BATCH", "STREAM"]},
-        "name": STRING,
-        "simpleName": STRING,
-        "parentJobName": NULLABLE_STRING,
+        **JOB_BASE,
         "parentJobUuid": NULLABLE_STRING,
-        "createdAt": TIME,
-        "updatedAt": TIME,
-        "namespace": STRING,
-        "inputs": array(ref("DatasetRef")),
-        "outputs": array(ref("DatasetRef")),
-        "location": NULLABLE_STRING,
-        "description": NULLABLE_STRING,
         "latestRun": nullable(ref("Run")),
         "facets": FREE_OBJECT,
         "currentVersion": NULLABLE_STRING,
