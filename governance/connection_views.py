@@ -239,16 +239,19 @@ class ReauthView(APIView):
         request=ReauthInput,
         responses={
             200: typed("Reauthenticated"),
-            **errors(400, 401, 403, e400="That did not match.", e403="Tokens cannot re-authenticate."),
+            **errors(
+                400,
+                401,
+                403,
+                e400="That did not match.",
+                e403="A token: tokens only read, and re-authentication needs a session.",
+            ),
         },
         tags=["Connections"],
     )
     def post(self, request):
         data = ReauthInput(data=request.data)
         data.is_valid(raise_exception=True)
-        if getattr(request, "auth", None) is not None:
-            message = "tokens cannot re-authenticate"
-            return Response(error_body(403, message, request, detail=message), status=403)
         result = connections.reauthenticate(
             request, password=data.validated_data.get("password", ""), code=data.validated_data.get("code", "")
         )

@@ -60,15 +60,22 @@ def visible_connections(user) -> QuerySet[Connection]:
     return connections.filter(pk__in=serving)
 
 
+def serves_only(scope: set[int] | None, names: list[str] | None) -> bool:
+    """Whether a connection serving `names` lies wholly within a user's namespaces (`scope`, None for all): at
+    least one namespace, each of them known and granted. The one rule for using, changing, deleting and aiming a
+    connection."""
+    if scope is None:
+        return True
+    names = list(names or [])
+    served = _namespace_ids(names)
+    return bool(names) and len(served) == len(set(names)) and served <= scope
+
+
 def may_use(user, connection: Connection) -> bool:
     """Test or reveal: the use capability, and every namespace the connection serves within the user's."""
     if not has_capability(user, USE_CONNECTIONS):
         return False
-    scope = namespace_scope(user)
-    if scope is None:
-        return True
-    served = _namespace_ids(connection.namespaces)
-    return bool(connection.namespaces) and len(served) == len(set(connection.namespaces)) and served <= scope
+    return serves_only(namespace_scope(user), connection.namespaces)
 
 
 def for_namespace(user, namespace: str) -> Connection | None:
@@ -109,12 +116,7 @@ def _check_served_namespaces(user, names: list[str] | None) -> None:
     """A user narrowed to some namespaces makes connections serve only those, and at least one of them: a
     connection is shown on the pages of the namespaces it serves, and whoever may see a namespace may see it, so a
     connection aimed at another team's namespace (or at none, where no grant covers it) is out of their reach."""
-    scope = namespace_scope(user) if user is not None else None
-    if scope is None:
-        return
-    names = list(names or [])
-    served = _namespace_ids(names)
-    if not names or len(served) != len(set(names)) or not served <= scope:
+    if user is not None and not serves_only(namespace_scope(user), names):
         raise ConnectionRefused("a connection you make or change must serve only namespaces you are granted")
 
 
@@ -573,8 +575,4 @@ def can_view(user, connection: Connection) -> bool:
 
 def can_change(user, connection: Connection, permission: str) -> bool:
     """Change or delete: the capability, within the user's namespaces (like use)."""
-    scope = namespace_scope(user)
-    if scope is None:
-        return can(user, permission)
-    served = _namespace_ids(connection.namespaces)
-    return can(user, permission) and bool(served) and served <= scope
+    return can(user, permission) and serves_only(namespace_scope(user), connection.namespaces)

@@ -12,7 +12,7 @@ from csp.utils import build_policy
 from django.conf import settings
 
 _PER_VIEW = ("_csp_config", "_csp_update", "_csp_replace", "_csp_exempt")
-_built: dict[int, str] = {}
+_built: dict[str, str] = {}
 
 
 class CSPMiddleware(DjangoCSPMiddleware):
@@ -28,7 +28,7 @@ class CSPMiddleware(DjangoCSPMiddleware):
         )
         if not plain:
             return super().process_response(request, response)
-        key = id(policy)
+        key = repr(policy)  # the policy itself: settings overridden in tests or at run time get their own
         header = _built.get(key)
         if header is None:
             header = _built[key] = build_policy()  # from the settings, as django-csp builds it
