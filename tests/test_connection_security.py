@@ -491,3 +491,17 @@ def test_the_login_lockout_page_says_for_how_long(settings):
         browser.post("/accounts/login/", {"username": "otto", "password": f"guess-{n}"})
     page = browser.post("/accounts/login/", {"username": "otto", "password": "Otto-password-1"})
     assert page.status_code == 429 and "for up to 15 minutes" in page.content.decode()
+
+
+def test_a_narrowed_developer_cannot_change_a_connection_that_also_serves_a_namespace_not_yet_known(client):
+    from governance import connections
+
+    connections.connection_create(
+        slug="shared", values={"conn_type": "postgres", "namespaces": ["airflow", "not-yet-created"]}, user=None
+    )
+    login(client, make_user("dora", "developer", namespaces=("airflow",)))
+    assert client.get("/api/v1/connections/shared").status_code == 200  # seen: it serves airflow
+    changed = client.patch("/api/v1/connections/shared", {"description": "mine"}, content_type="application/json")
+    assert changed.status_code == 403
+    assert client.delete("/api/v1/connections/shared").status_code == 403
+    assert Connection.objects.get(slug="shared").description == ""
