@@ -405,10 +405,8 @@ def _actor(actor: Any, request: Any) -> tuple[int | None, str]:
 def _origin(request: Any) -> tuple[str, str, str]:
     if request is None:
         return "", "", current_request_id()
-    meta = request.META
-    source_ip = client_ip(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""))
     request_id = getattr(request, "request_id", "") or current_request_id()
-    return source_ip, meta.get("HTTP_USER_AGENT", ""), request_id
+    return request_client_ip(request), request.META.get("HTTP_USER_AGENT", ""), request_id
 
 
 def client_ip(remote_addr: str, forwarded_for: str = "") -> str:

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 from . import audit
 from .api import error_body
+from .tokens import bearer_secret
 
 
 def healthz(request):
@@ -52,8 +53,8 @@ def may_scrape(request) -> bool:
     if settings.TRIBUTARY_METRICS_PUBLIC:
         return True
     expected = settings.TRIBUTARY_METRICS_TOKEN
-    scheme, _, presented = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-    if expected and scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode()):
+    presented = bearer_secret(request.META.get("HTTP_AUTHORIZATION", ""))
+    if expected and presented is not None and hmac.compare_digest(presented.encode(), expected.encode()):
         return True
     # The peer, or the client a trusted proxy names: a forwarded-for header from anyone else is not believed.
     source = audit.request_client_ip(request)
