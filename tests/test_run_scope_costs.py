@@ -1,0 +1,108 @@
+"""What a namespace-limited token's claims on runs cost: bounded, whatever a sender does on purpose.
+
+A run that limited tokens of two namespaces claim is left blank (no event contributes to it). Every later event
+naming it must not make the deriver re-read the run's whole history (the cost would grow with the square of the
+run's life), and a batch of a limited token reads the claims of the runs it names once, not once per event.
+"""
+
+import random
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from lineage import services
+from lineage.derive import derive_pending
+from lineage.models import Run
+from lineage.validation import parse_event_time
+
+from .events import at, dataset, facet, run_event
+from .graph_state import snapshot
+
+pytestmark = pytest.mark.django_db
+
+R = "0199a000-0000-7000-8000-0000000c0570"
+AIRFLOW, FINANCE = ["airflow"], ["finance"]
+
+
+def claim(job: tuple[str, str], seconds: float, event_type: str = "RUNNING") -> dict:
+    return run_event(
+        event_type,
+        run_id=R,
+        job=job,
+        seconds=seconds,
+        run_facets={"errorMessage": facet(message="pwned", programmingLanguage="python")},
+        outputs=[dataset(job[0], "out")],
+    )
+
+
+def ingest(event: dict, limited_to: list[str] | None) -> None:
+    result = services.ingest_event(event=event, source="cli", derive=False, limited_to=limited_to)
+    assert result.stored
+
+
+def history_reads(queries) -> list[str]:
+    """The statements reading a run's raw events back (to derive it again from all of them)."""
+    return [
+        q["sql"] for q in queries if 'FROM "lineage_rawevent"' in q["sql"] and '"lineage_rawevent"."run_id"' in q["sql"]
+    ]
+
+
+def test_later_events_naming_a_run_two_limited_tokens_left_blank_do_not_reread_its_history():
+    ingest(claim(("finance", "dag.task"), 0), FINANCE)
+    ingest(claim(("airflow", "x"), 1), AIRFLOW)
+    derive_pending()
+    assert Run.objects.get(run_id=R).job_stamp == ""  # blank: neither may change it
+
+    for seconds in range(2, 12):
+        ingest(
+            claim(("airflow", "x") if seconds % 2 else ("finance", "dag.task"), seconds),
+            AIRFLOW if seconds % 2 else FINANCE,
+        )
+        with CaptureQueriesContext(connection) as queries:
+            derive_pending()
+        assert history_reads(queries.captured_queries) == []
+
+    run = Run.objects.select_related("job__namespace").get(run_id=R)
+    assert (run.state, run.facets, run.job_stamp) == ("NEW", {}, "")
+    assert (run.job.namespace.name, run.job.name) == ("airflow", "x")  # the first claiming job by name
+    assert (run.created_at, run.updated_at) == (parse_event_time(at(0)), parse_event_time(at(11)))
+    derived = snapshot()
+    call_command("lineage_rebuild")
+    assert snapshot() == derived
+
+
+def _claims_stream() -> list[tuple[dict, list[str] | None]]:
+    """Limited events of two namespaces (under several job names, so the first by name changes) claiming one
+    run, then an unlimited event that settles it."""
+    stream = [
+        (claim(("finance", "m"), 5), FINANCE),
+        (claim(("airflow", "z"), 3), AIRFLOW),
+        (claim(("airflow", "b"), 9), AIRFLOW),
+        (claim(("finance", "a"), 1), FINANCE),
+        (claim(("airflow", "c"), 12), AIRFLOW),
+    ]
+    return [*stream, (run_event("COMPLETE", run_id=R, job=("finance", "m"), seconds=7), None)]
+
+
+@pytest.mark.parametrize("settled", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+def test_a_blank_run_ends_as_a_rebuild_derives_it_whatever_the_order_and_batches(seed, settled):
+    stream = _claims_stream() if settled else _claims_stream()[:-1]
+    rng = random.Random(seed)
+    with transaction.atomic():
+        for event, limit in stream:
+            ingest(event, limit)
+        derive_pending()
+        expected = snapshot()
+        transaction.set_rollback(True)
+    rng.shuffle(stream)
+    for event, limit in stream:
+        ingest(event, limit)
+        if rng.random() < 0.6:
+            derive_pending(batch_size=rng.randint(1, 3))
+    derive_pending()
+    assert snapshot() == expected
+    run = Run.objects.get(run_id=R)
+    assert run.state == ("COMPLETED" if settled else "NEW")
