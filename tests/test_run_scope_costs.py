@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from governance.tokens import create_token
 from lineage import services
 from lineage.derive import derive_pending
 from lineage.models import Run
@@ -106,3 +107,33 @@ def test_a_blank_run_ends_as_a_rebuild_derives_it_whatever_the_order_and_batches
     assert snapshot() == expected
     run = Run.objects.get(run_id=R)
     assert run.state == ("COMPLETED" if settled else "NEW")
+
+
+def test_a_limited_tokens_batch_reads_the_claims_of_its_runs_once_whatever_its_size(django_assert_max_num_queries):
+    finance = {i: run_event("COMPLETE", run_id=f"finance-{i}", job=("finance", "load"), seconds=i) for i in range(50)}
+    services.ingest_batch(events=list(finance.values()), token=None)
+    token = create_token(name="airflow-only", scope="ingest", namespaces=["airflow"]).token
+
+    def batch(size: int) -> list[dict]:
+        # Half name finance's runs (the answer warns), half the token's own.
+        return [
+            run_event("FAIL", run_id=f"finance-{i}" if i % 2 else f"own-{i}", job=("airflow", "x"), seconds=100 + i)
+            for i in range(size)
+        ]
+
+    counts = {}
+    for size in (10, 50):
+        events = batch(size)
+        services.ingest_batch(events=events, token=token)  # stored (and derived): what follows are duplicates
+        with CaptureQueriesContext(connection) as queries:
+            results = services.ingest_batch(events=events, token=token)
+        counts[size] = len(queries.captured_queries)
+        assert [r.outcome for r in results] == [services.DUPLICATE] * size
+        warned = [
+            i for i, r in enumerate(results) if r.warnings == [{"path": "/run/runId", "message": services.FOREIGN_RUN}]
+        ]
+        assert warned == [i for i in range(size) if i % 2]
+        assert all(r.warnings == [] for i, r in enumerate(results) if i % 2 == 0)
+    assert counts[50] == counts[10]
+    with django_assert_max_num_queries(counts[10]):
+        services.ingest_batch(events=batch(50), token=token)
