@@ -270,6 +270,18 @@ def _insert_as_token_sql() -> str:
         "WHERE NOT jsonb_exists(token.namespaces, c.item ->> 'namespace')), '[]'::jsonb)"
     )
     unlimited = "t.namespaces IS NULL OR t.namespaces IN ('[]', 'null')"
+    claims = (
+        f"(SELECT r.{quote('job_namespaces')} FROM {quote(Run._meta.db_table)} r "
+        f"WHERE r.{quote('run_id')} = CAST(%s AS varchar))"
+    )
+
+    none = "'[]'::jsonb"
+
+    def limited(sql: str, otherwise: str = "NULL") -> str:
+        # What only a limited token's event needs (nearly every token has no limit): a CASE does not evaluate
+        # the subqueries of a branch it does not take.
+        return f"(CASE WHEN token.namespaces IS NULL THEN {otherwise} ELSE {sql} END)"
+
     return (
         f"WITH token AS (SELECT t.id, CASE WHEN {unlimited} THEN NULL ELSE t.namespaces END AS namespaces "
         f"FROM {tokens} t WHERE t.digest = %s AND t.scope = %s "
@@ -279,13 +291,12 @@ def _insert_as_token_sql() -> str:
         f"AND (t.owner_id IS NULL OR EXISTS (SELECT 1 FROM {quote(users.db_table)} u "
         f"WHERE u.{quote(users.pk.column)} = t.owner_id AND u.{quote(users.get_field('is_active').column)}))), "
         f"stored AS (INSERT INTO {quote(meta.db_table)} ({columns}) "
-        f"SELECT {values}, token.id, CAST(%s AS jsonb) || {refused}, token.namespaces FROM token "
+        f"SELECT {values}, token.id, CAST(%s AS jsonb) || {limited(refused, none)}, token.namespaces "
+        f"FROM token "
         f"ON CONFLICT ({quote('event_hash')}) DO NOTHING RETURNING {quote('id')}), "
         f"queued AS (INSERT INTO {quote(DeriveQueue._meta.db_table)} ({quote('raw_event_id')}) "
         f"SELECT {quote('id')} FROM stored) "
-        f"SELECT token.id, stored.id, token.namespaces, (SELECT r.{quote('job_namespaces')} "
-        f"FROM {quote(Run._meta.db_table)} r WHERE r.{quote('run_id')} = CAST(%s AS varchar)) "
-        f"FROM token LEFT JOIN stored ON TRUE"
+        f"SELECT token.id, stored.id, token.namespaces, {limited(claims)} FROM token LEFT JOIN stored ON TRUE"
     )
 
 
@@ -317,7 +328,10 @@ def ingest_event_as(*, event: Any, body: str, token_digest: str, source: str = "
     params.append(event_namespace(event, result.kind))
     params += [field.get_db_prep_save(values[field.name], connection) for field in fields]
     params.append(orjson.dumps(warnings).decode())
-    params.append(orjson.dumps([{"namespace": ns, "warning": p.as_dict()} for ns, p in foreign]).decode())
+    # The candidates, for a limited token to refuse: none for most events (every node in the job's namespace).
+    params.append(
+        orjson.dumps([{"namespace": ns, "warning": p.as_dict()} for ns, p in foreign]).decode() if foreign else "[]"
+    )
     params.append(values["run_id"] if result.kind == "run" else None)
     with connection.cursor() as cursor:
         cursor.execute(_insert_as_token_sql(), params)

@@ -7,19 +7,22 @@ run's life), and a batch of a limited token reads the claims of the runs it name
 
 import random
 
+import orjson
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from governance.tokens import create_token
+from governance.tokens import create_token, digest
 from lineage import services
 from lineage.derive import derive_pending
 from lineage.models import Run
 from lineage.validation import parse_event_time
 
+from .conftest import requires_postgres
 from .events import at, dataset, facet, run_event
 from .graph_state import snapshot
+from .test_ingest_token_scope import in_good_standing
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +140,36 @@ def test_a_limited_tokens_batch_reads_the_claims_of_its_runs_once_whatever_its_s
     assert counts[50] == counts[10]
     with django_assert_max_num_queries(counts[10]):
         services.ingest_batch(events=batch(50), token=token)
+
+
+def plan_of_the_one_statement(issued, event: dict) -> str:
+    """PostgreSQL's account of the one-statement insert (services.ingest_event_as) of `event`, as executed."""
+    in_good_standing(issued)
+    with CaptureQueriesContext(connection) as queries:
+        answer = services.ingest_event_as(
+            event=event, body=orjson.dumps(event).decode(), token_digest=digest(issued.secret)
+        )
+    assert answer is not None and answer.outcome == services.ACCEPTED
+    (sql,) = [q["sql"] for q in queries.captured_queries if "WITH token AS" in q["sql"]]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    return plan
+
+
+@requires_postgres()
+def test_an_unlimited_tokens_event_does_not_look_up_the_run_on_the_one_statement_way():
+    foreign = run_event("COMPLETE", run_id=R, job=("airflow", "x"), outputs=[dataset("finance", "ledger")])
+    unlimited = plan_of_the_one_statement(create_token(name="all", scope="ingest"), foreign)
+    limited = create_token(name="airflow-only", scope="ingest", namespaces=["airflow"])
+    foreign["eventTime"] = at(1)
+    plan = plan_of_the_one_statement(limited, foreign)
+
+    def run_lookup(plan: str) -> str:
+        lines = plan.splitlines()
+        (at_line,) = [i for i, line in enumerate(lines) if "lineage_run" in line]
+        return "\n".join(lines[at_line - 2 : at_line + 1])
+
+    assert "never executed" in run_lookup(unlimited)
+    assert "never executed" not in run_lookup(plan)
