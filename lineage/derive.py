@@ -23,7 +23,19 @@ from django.db.models import Max, Min
 from governance.observability import EVENTS_DERIVED
 
 from . import openlineage as ol
-from .merge import Delta, Facets, JobState, NodeState, RunState, Span, UseState, VersionState, fold, run_claims
+from .merge import (
+    Delta,
+    Facets,
+    JobState,
+    NodeState,
+    RunState,
+    Span,
+    UseState,
+    VersionState,
+    contributes,
+    fold,
+    run_claims,
+)
 from .models import (
     NAME_MAX,
     ColumnLineage,
@@ -113,9 +125,12 @@ def _parse_into(raws: Iterable[RawEvent], events: list, scopes: dict) -> None:
 def _run_claims(events: list, scopes: dict) -> dict[str, frozenset[str]]:
     """The stored claims of the batch's runs (`lineage.merge`: who may change a run depends on all of them).
 
-    A run that a new namespace now claims, or that only claims made, is derived again from all its raw events:
-    the events already joined into it were judged against fewer claims, and a join cannot take a contribution
-    back. Its row (with its inputs, outputs and versions) is deleted, and its stored events join the batch.
+    A run that a new namespace now claims is derived again from all its raw events: the events already joined
+    into it were judged against fewer claims, and a join cannot take a contribution back. So is a run that only
+    claims made (its row's times are when it was claimed) once an event contributes to it. Its row (with its
+    inputs, outputs and versions) is deleted, and its stored events join the batch. A run whose claims the batch
+    does not widen and that stays without contributions needs nothing of the kind: its row takes the batch's
+    claims as they are (`_merge_runs`), however many events later name it.
     """
     batch = run_claims(events)
     if not batch:
@@ -126,11 +141,16 @@ def _run_claims(events: list, scopes: dict) -> dict[str, frozenset[str]]:
             "run_id", "job_namespaces", "job_stamp", "job_version"
         )
     }
-    again = sorted(
-        run_id
-        for run_id, (namespaces, job_stamp, _) in stored.items()
-        if not batch[run_id] <= namespaces or not job_stamp
-    )
+    grown = {run_id for run_id, (namespaces, _, _) in stored.items() if not batch[run_id] <= namespaces}
+    stubs = {run_id for run_id, (_, job_stamp, _) in stored.items() if not job_stamp} - grown
+    contributed = {
+        event.run_id
+        for event in events
+        if event.kind == "run"
+        and event.run_id in stubs
+        and contributes(scopes.get(event.digest), stored[event.run_id][0])
+    }
+    again = sorted(grown | contributed)
     if again:
         versions = {stored[run_id][2] for run_id in again} - {None}
         Run.objects.filter(run_id__in=again).delete()
@@ -495,9 +515,17 @@ def _merge_jobs(delta: Delta, namespaces: dict[str, Namespace]) -> tuple[dict, l
 
 
 def _merge_runs(delta: Delta, jobs: dict) -> dict:
+    job_keys = {job.pk: key for key, job in jobs.items()}
+
     def merge(row: Run, state: RunState) -> bool:
         if not set(row.job_namespaces) <= state.claims:
             raise StaleClaims(row.run_id)
+        if not row.job_stamp and row.pk is not None:
+            if state.job_stamp:
+                # A stored run only claims made takes no contribution: it is derived again (`_run_claims`),
+                # which this batch, not knowing of it, did not do.
+                raise StaleClaims(row.run_id)
+            return _merge_claims(row, state)
         changed = _merge_node(row, state)
         if changed:
             for attribute, value in ol.run_attributes(row.facets).items():
@@ -511,6 +539,24 @@ def _merge_runs(delta: Delta, jobs: dict) -> dict:
         if state.job_stamp > row.job_stamp:
             row.job_id, row.job_stamp = jobs[state.job].pk, state.job_stamp
             changed = True
+        claims = sorted(set(row.job_namespaces) | state.claims)
+        if claims != row.job_namespaces:
+            row.job_namespaces, changed = claims, True
+        return changed
+
+    def _merge_claims(row: Run, state: RunState) -> bool:
+        """A run no event contributes to: when it was claimed, and its first claiming job by name."""
+        span = Span(row.created_at, row.updated_at)
+        span.join(state.claimed)
+        changed = (span.first, span.last) != (row.created_at, row.updated_at)
+        row.created_at, row.updated_at = span.first, span.last
+        claimant = jobs[state.claimant]
+        if claimant.pk != row.job_id:
+            stored = job_keys.get(row.job_id)
+            if stored is None:
+                stored = Job.objects.filter(pk=row.job_id).values_list("namespace__name", "name").first()
+            if stored is None or state.claimant < tuple(stored):
+                row.job_id, changed = claimant.pk, True
         claims = sorted(set(row.job_namespaces) | state.claims)
         if claims != row.job_namespaces:
             row.job_namespaces, changed = claims, True

@@ -256,7 +256,7 @@ class Delta:
             run = self.runs.setdefault(event.run_id, RunState())
             run.claim(event.job, moment)
             # A run another namespace's job claims is not this event's to change: it counts as a JobEvent.
-            in_run = scope is None or claimed <= scope
+            in_run = contributes(scope, claimed)
         if in_run:
             run_facets = event.run_facets if own else {}
             parent_job, _ = parent_of(run_facets)
@@ -310,6 +310,11 @@ class Delta:
                 self.columns[key].join(column)
             else:
                 self.columns[key] = column
+
+
+def contributes(scope: frozenset[str] | None, claims: frozenset[str]) -> bool:
+    """Whether an event sent with `scope` (None: unlimited) changes a run that `claims` claim."""
+    return scope is None or claims <= scope
 
 
 def run_claims(events: list[ParsedEvent]) -> dict[str, frozenset[str]]:

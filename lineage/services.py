@@ -116,9 +116,19 @@ def scope_of(token: ApiToken | None, limited_to: list[str] | None = None) -> lis
 
 
 def _check(
-    event: Any, text: str, *, token: ApiToken | None, source: str, quarantine: bool, limited_to: list[str] | None
+    event: Any,
+    text: str,
+    *,
+    token: ApiToken | None,
+    source: str,
+    quarantine: bool,
+    limited_to: list[str] | None,
+    claims: dict[str, list[str]] | None = None,
 ) -> IngestResult | tuple[dict[str, Any], list[dict]]:
-    """Validate an event: the raw event row to store and its warnings, or the refusal (quarantined)."""
+    """Validate an event: the raw event row to store and its warnings, or the refusal (quarantined).
+
+    `claims`: the stored runs' claims ({run id: `Run.job_namespaces`}) when the caller read them for a whole
+    batch (`run_ids_of`); a run id not in it has no stored run. None: read here, for this event alone."""
     scope = scope_of(token, limited_to)
     result = validate_event(event, text)
     if not result.ok:
@@ -128,21 +138,23 @@ def _check(
         return IngestResult(REFUSED, quarantine_id=quarantine_id, errors=errors)
 
     warnings = [p.as_dict() for p in result.warnings]
-    limited_to = scope
     if scope is not None:
         namespace = event_namespace(event, result.kind)
         if namespace not in scope:
             EVENTS_REJECTED.labels(reason="namespace").inc()
             message = f"this token may not write to namespace {namespace!r}"
             return IngestResult(FORBIDDEN, errors=[Problem("", message).as_dict()])
-        warnings += [p.as_dict() for p in scope_warnings(foreign_metadata(event, result.kind), limited_to)]
+        warnings += [p.as_dict() for p in scope_warnings(foreign_metadata(event, result.kind), scope)]
 
     values = _raw_values(event, text, result.kind, warnings, token=token.pk if token else None, source=source)
-    values["namespaces_allowed"] = limited_to
+    values["namespaces_allowed"] = scope
     if scope is not None and result.kind == "run":
         # Told, not stored with the event (as on the one-statement way): derivation decides from all the claims.
-        claims = Run.objects.filter(run_id=values["run_id"]).values_list("job_namespaces")
-        warnings = warnings + [p.as_dict() for p in foreign_run(claims.first(), scope)]
+        if claims is None:
+            stored = Run.objects.filter(run_id=values["run_id"]).values_list("job_namespaces", flat=True).first()
+        else:
+            stored = claims.get(values["run_id"])
+        warnings = warnings + [p.as_dict() for p in foreign_run(stored, scope)]
     return values, warnings
 
 
@@ -152,15 +164,23 @@ FOREIGN_RUN = (
 )
 
 
-def foreign_run(claims: tuple[list[str]] | list[str] | None, scope: list[str] | None) -> list[Problem]:
+def foreign_run(claims: list[str] | None, scope: list[str] | None) -> list[Problem]:
     """The warning for a limited event naming a stored run that a job outside its namespaces claims
     (`Run.job_namespaces`; `lineage.merge` does not apply the event to it). A run claimed only later, by an
     event that arrives after, is not known at the door: the event is then left out of the run at derivation."""
-    if isinstance(claims, tuple):
-        claims = claims[0]
     if not scope or not claims or set(claims) <= set(scope):
         return []
     return [Problem("/run/runId", FOREIGN_RUN)]
+
+
+def run_ids_of(events: list[Any]) -> set[str]:
+    """The run ids the events name, as `_raw_values` stores them."""
+    ids = set()
+    for event in events:
+        run = event.get("run") if isinstance(event, dict) else None
+        if isinstance(run, dict) and "runId" in run:
+            ids.add(str(run["runId"])[:255])
+    return ids
 
 
 def _raw_values(event: dict, text: str, kind: str, warnings: list[dict], *, token: int | None, source: str) -> dict:
@@ -250,6 +270,18 @@ def _insert_as_token_sql() -> str:
         "WHERE NOT jsonb_exists(token.namespaces, c.item ->> 'namespace')), '[]'::jsonb)"
     )
     unlimited = "t.namespaces IS NULL OR t.namespaces IN ('[]', 'null')"
+    claims = (
+        f"(SELECT r.{quote('job_namespaces')} FROM {quote(Run._meta.db_table)} r "
+        f"WHERE r.{quote('run_id')} = CAST(%s AS varchar))"
+    )
+
+    none = "'[]'::jsonb"
+
+    def limited(sql: str, otherwise: str = "NULL") -> str:
+        # What only a limited token's event needs (nearly every token has no limit): a CASE does not evaluate
+        # the subqueries of a branch it does not take.
+        return f"(CASE WHEN token.namespaces IS NULL THEN {otherwise} ELSE {sql} END)"
+
     return (
         f"WITH token AS (SELECT t.id, CASE WHEN {unlimited} THEN NULL ELSE t.namespaces END AS namespaces "
         f"FROM {tokens} t WHERE t.digest = %s AND t.scope = %s "
@@ -259,13 +291,12 @@ def _insert_as_token_sql() -> str:
         f"AND (t.owner_id IS NULL OR EXISTS (SELECT 1 FROM {quote(users.db_table)} u "
         f"WHERE u.{quote(users.pk.column)} = t.owner_id AND u.{quote(users.get_field('is_active').column)}))), "
         f"stored AS (INSERT INTO {quote(meta.db_table)} ({columns}) "
-        f"SELECT {values}, token.id, CAST(%s AS jsonb) || {refused}, token.namespaces FROM token "
+        f"SELECT {values}, token.id, CAST(%s AS jsonb) || {limited(refused, none)}, token.namespaces "
+        f"FROM token "
         f"ON CONFLICT ({quote('event_hash')}) DO NOTHING RETURNING {quote('id')}), "
         f"queued AS (INSERT INTO {quote(DeriveQueue._meta.db_table)} ({quote('raw_event_id')}) "
         f"SELECT {quote('id')} FROM stored) "
-        f"SELECT token.id, stored.id, token.namespaces, (SELECT r.{quote('job_namespaces')} "
-        f"FROM {quote(Run._meta.db_table)} r WHERE r.{quote('run_id')} = CAST(%s AS varchar)) "
-        f"FROM token LEFT JOIN stored ON TRUE"
+        f"SELECT token.id, stored.id, token.namespaces, {limited(claims)} FROM token LEFT JOIN stored ON TRUE"
     )
 
 
@@ -297,7 +328,10 @@ def ingest_event_as(*, event: Any, body: str, token_digest: str, source: str = "
     params.append(event_namespace(event, result.kind))
     params += [field.get_db_prep_save(values[field.name], connection) for field in fields]
     params.append(orjson.dumps(warnings).decode())
-    params.append(orjson.dumps([{"namespace": ns, "warning": p.as_dict()} for ns, p in foreign]).decode())
+    # The candidates, for a limited token to refuse: none for most events (every node in the job's namespace).
+    params.append(
+        orjson.dumps([{"namespace": ns, "warning": p.as_dict()} for ns, p in foreign]).decode() if foreign else "[]"
+    )
     params.append(values["run_id"] if result.kind == "run" else None)
     with connection.cursor() as cursor:
         cursor.execute(_insert_as_token_sql(), params)
@@ -367,8 +401,17 @@ def ingest_batch(*, events: list[Any], token: ApiToken | None, source: str = "ba
     so one bad event does not sink the others."""
     results: list[IngestResult | None] = [None] * len(events)
     rows: list[tuple[int, dict[str, Any], list[dict]]] = []
+    claims = None
+    if scope_of(token) is not None:
+        # A limited token is told of the stored runs its events name: their claims read once for the batch.
+        ids, claims = sorted(run_ids_of(events)), {}
+        for start in range(0, len(ids), 500):
+            stored = Run.objects.filter(run_id__in=ids[start : start + 500]).values_list("run_id", "job_namespaces")
+            claims.update(stored)
     for index, event in enumerate(events):
-        checked = _check(event, event_text(event), token=token, source=source, quarantine=True, limited_to=None)
+        checked = _check(
+            event, event_text(event), token=token, source=source, quarantine=True, limited_to=None, claims=claims
+        )
         if isinstance(checked, IngestResult):
             results[index] = checked
         else:
