@@ -53,15 +53,12 @@ class ApiToken(models.Model):
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
-    def allows_namespace(self, namespace: str) -> bool:
-        return not self.namespaces or namespace in self.namespaces
-
 
 class Connection(models.Model):
     """Credentials of a database, bucket or service that pipelines touch, as Airflow keeps them.
 
     `password` and `extra` are stored only encrypted (governance.crypto), never serialised by dumpdata, and
-    readable in clear only through `governance.connections.reveal`.
+    readable in clear only through `governance.connections.connection_reveal`.
     """
 
     class Type(models.TextChoices):
