@@ -309,9 +309,8 @@ def ingest_event_as(*, event: Any, body: str, token_digest: str, source: str = "
     Otherwise it stores nothing and answers None, and the caller takes the usual way (`check_secret`,
     then `ingest_event`), which gives every refusal its answer and does the token's bookkeeping. The checks are
     those of `ApiToken.is_active`, `scope_of` (the event's namespace within the token's) and the ingest view's
-    scope check, and the
-    token's namespaces limit what the event may change as `_check` limits them; tests/test_ingest_api.py and
-    tests/test_ingest_token_scope.py hold the two ways to the same answers and rows.
+    scope check, and the token's namespaces limit what the event may change as `_check` limits them;
+    tests/test_ingest_api.py and tests/test_ingest_token_scope.py hold the two ways to the same answers and rows.
     """
     from governance.tokens import LAST_USED_RESOLUTION
 
