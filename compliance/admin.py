@@ -3,10 +3,9 @@ compliance rate rests on (check results, signed reports) can be added, edited or
 
 from django.contrib import admin, messages
 
+from compliance import services
+from compliance.models import CheckResult, ComplianceReport, ComplianceRule, LegalHold
 from governance.admin_base import ReadOnlyAdmin
-
-from . import services
-from .models import CheckResult, ComplianceReport, ComplianceRule, LegalHold
 
 
 @admin.register(ComplianceRule)

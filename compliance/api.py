@@ -10,25 +10,21 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from governance.api import FormatIsOurs
+from compliance import rendering, selectors, services, signing
+from compliance.classification import propagate
+from compliance.models import CheckResult, ComplianceReport, ComplianceRule, LegalHold
+from compliance.scope import EVERYTHING, View, view_of
+from governance.api import params
+from governance.api.negotiation import FormatIsOurs
+from governance.api.params import BadParameter
 from governance.openapi import BINARY, READ_ERRORS, errors, ref, typed
 from governance.permissions import GOVERNANCE_READ_TOKENS, visible_namespace_ids
 from governance.roles import EDIT_METADATA, READ_LINEAGE, VIEW_COMPLIANCE
-from lineage.api import params
+from governance.times import iso
 from lineage.api.lineage import NODE_PARAMETERS, ReadView, _node
-from lineage.selectors import BadParameter
-
-from . import rendering, selectors, services, signing
-from .classification import propagate
-from .models import CheckResult, ComplianceReport, ComplianceRule, LegalHold
-from .scope import EVERYTHING, View, view_of
 
 EDIT_RULES = "compliance.change_compliancerule"
 MANAGE_HOLDS = "compliance.add_legalhold"
-
-
-def iso(moment):
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def period(query) -> tuple:

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from .models import ComplianceRule, LegalHold
+from compliance.models import ComplianceRule, LegalHold
 
 Violation = dict[str, Any]
 CHECKS: dict[str, Callable[[ComplianceRule], list[Violation]]] = {}
@@ -275,7 +275,7 @@ def lineage_coverage(rule: ComplianceRule) -> list[Violation]:
 
 
 def _pii(rule: ComplianceRule):
-    from . import selectors
+    from compliance import selectors
 
     label = selectors.normalise(rule.parameters.get("classification", "PII"))
     sources = selectors.classified_sources(label)

@@ -2,9 +2,8 @@
 
 from collections import defaultdict
 
+from compliance.classification import Flows, Inferred, Node, propagate
 from lineage.models import Annotation, ColumnLineage, Dataset, JobEdge
-
-from .classification import Flows, Inferred, Node, propagate
 
 
 def normalise(classification: str) -> str:

@@ -10,10 +10,9 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDay, TruncWeek
 from django.utils import timezone
 
+from compliance.checks import CHECKS, LISTED
+from compliance.models import CheckResult, CheckRun, ComplianceRule, LegalHold
 from governance.audit import record
-
-from .checks import CHECKS, LISTED
-from .models import CheckResult, CheckRun, ComplianceRule, LegalHold
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +154,9 @@ class RetentionOutcome:
 def enforce_retention(*, dry_run: bool, user=None, now: datetime | None = None) -> RetentionOutcome:
     """Remove what is older than its retention rule (raw events and runs; the audit trail through its
     chain-preserving cut), never what a legal hold covers; leave a record of what went."""
+    from compliance.checks import held_raw_events
     from governance import audit
     from lineage.models import RawEvent, Run
-
-    from .checks import held_raw_events
 
     now = now or timezone.now()
     rules = {rule.id: rule for rule in ComplianceRule.objects.filter(id__in=["retention-metadata", "retention-audit"])}
@@ -222,10 +220,9 @@ def report_data(*, start: datetime, end: datetime, user=None, listed: int = 500)
 
     Seen as `user` may see it: counts are exact, but the objects named (datasets, jobs, connections) are only those
     of the user's namespaces; each list says how many it leaves out, and `scope` says whose view it is."""
+    from compliance.scope import view_of
+    from compliance.selectors import classified_sources, inferred
     from governance.audit import AuditRecord
-
-    from .scope import view_of
-    from .selectors import classified_sources, inferred
 
     view = view_of(user)
 
@@ -462,8 +459,8 @@ def generate_report(*, start: datetime, end: datetime, fmt: str, user, request=N
     """Render a period's report as `user` may see it, sign its exact bytes, keep the signature, record it.
 
     Returns (ComplianceReport row, content bytes, signature dict)."""
-    from . import rendering, signing
-    from .models import ComplianceReport
+    from compliance import rendering, signing
+    from compliance.models import ComplianceReport
 
     ensure_recent_checks()
     data = report_data(start=start, end=end, user=user)

@@ -3,6 +3,6 @@ from celery import shared_task
 
 @shared_task(name="compliance.tasks.run_checks", ignore_result=True)
 def run_checks_task() -> None:
-    from .services import run_checks
+    from compliance.services import run_checks
 
     run_checks(trigger="schedule")

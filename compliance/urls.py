@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from compliance import api, views
 
 urlpatterns = [
     path("compliance/", views.compliance_page, name="compliance"),

@@ -3,13 +3,12 @@ from datetime import timedelta
 from django.shortcuts import render
 from django.utils import timezone
 
+from compliance import services
+from compliance.models import CheckRun, ComplianceRule
+from compliance.rendering import scope_text
+from compliance.scope import view_of
 from governance.permissions import require_permission
 from governance.roles import READ_LINEAGE, VIEW_COMPLIANCE
-
-from . import services
-from .models import CheckRun, ComplianceRule
-from .rendering import scope_text
-from .scope import view_of
 
 
 @require_permission(VIEW_COMPLIANCE)
@@ -43,11 +42,12 @@ def classification_flow_page(request):
     """Where a classified (or about to be classified) column or dataset ends up, with the path that carries it."""
     from django.http import Http404
 
-    from lineage.selectors import BadParameter, NodeNotFound, resolve_node, visible_namespace_ids
-
-    from .api import classification_answer
-    from .classification import propagate
-    from .selectors import classified_sources, flows_for, normalise
+    from compliance.api import classification_answer
+    from compliance.classification import propagate
+    from compliance.selectors import classified_sources, flows_for, normalise
+    from governance.api.params import BadParameter
+    from lineage.read.identity import NodeNotFound, resolve_node
+    from lineage.read.visible import visible_namespace_ids
 
     label = normalise(request.GET.get("classification") or "PII")
     visible = visible_namespace_ids(request.user)

@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 
-from . import audit, mfa, sessions
+from governance import audit, mfa, sessions
 
 
 class LoginView(auth_views.LoginView):

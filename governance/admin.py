@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .admin_base import ReadOnlyAdmin
-from .models import ApiToken, AuditRecord, Connection
+from governance.admin_base import ReadOnlyAdmin
+from governance.models import ApiToken, AuditRecord, Connection
 
 
 @admin.register(ApiToken)

@@ -10,19 +10,19 @@ class GovernanceConfig(AppConfig):
         # Django's authentication signals are its public hook for logins; they only call audit.record.
         from django.contrib.auth import signals
 
-        from . import audit
+        from governance import audit
 
         signals.user_logged_in.connect(audit.on_logged_in, dispatch_uid="audit_login")
         signals.user_login_failed.connect(audit.on_login_failed, dispatch_uid="audit_login_failed")
         signals.user_logged_out.connect(audit.on_logged_out, dispatch_uid="audit_logout")
 
-        from . import model_audit
+        from governance import model_audit
 
         model_audit.connect()
 
         from django.core import checks as django_checks
 
-        from . import checks
+        from governance import checks
 
         django_checks.register(checks.fernet_keys, django_checks.Tags.security)
 
@@ -35,7 +35,7 @@ def _sync_roles(sender, using="default", apps=None, **kwargs):
     from django.apps import apps as global_apps
     from django.db import router
 
-    from .roles import sync_role_permissions
+    from governance.roles import sync_role_permissions
 
     if router.allow_migrate(using, "auth"):
         sync_role_permissions(apps or global_apps)

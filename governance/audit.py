@@ -40,10 +40,10 @@ from django.db import connection, models, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from . import auditchain
-from .auditchain import GENESIS_HASH, Verification, entry_hash, format_time, normalise_json
-from .models import ApiToken, AuditChainHead, AuditCheckpoint, AuditRecord
-from .observability import current_request_id
+from governance import auditchain
+from governance.auditchain import GENESIS_HASH, Verification, entry_hash, format_time, normalise_json
+from governance.models import ApiToken, AuditChainHead, AuditCheckpoint, AuditRecord
+from governance.observability import current_request_id
 
 # Every action, in one table, so that every feature records the same names; `record` refuses any other.
 # Add a row (and what detail carries) before recording something new. docs/audit.md shows the same table.

@@ -13,15 +13,14 @@ from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lineage.api import params
-from lineage.selectors import BadParameter
-
-from . import audit
-from .api import FormatIsOurs
-from .models import AuditRecord
-from .openapi import EXPORT_SCHEMA, errors
-from .permissions import GOVERNANCE_READ_TOKENS, namespace_scope
-from .roles import VIEW_AUDIT
+from governance import audit
+from governance.api import params
+from governance.api.negotiation import FormatIsOurs
+from governance.api.params import BadParameter
+from governance.models import AuditRecord
+from governance.openapi import EXPORT_SCHEMA, errors
+from governance.permissions import GOVERNANCE_READ_TOKENS, namespace_scope
+from governance.roles import VIEW_AUDIT
 
 VIEW_PERMISSION = VIEW_AUDIT
 FORMATS = ("json", *audit.EXPORT_FORMATS)

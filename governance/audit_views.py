@@ -6,12 +6,11 @@ from urllib.parse import urlencode
 from django.core.paginator import Paginator
 from django.shortcuts import render
 
-from lineage.selectors import BadParameter
-
-from .audit_api import read_filters, visible_records
-from .models import AuditRecord
-from .permissions import require_permission
-from .roles import VIEW_AUDIT
+from governance.api.params import BadParameter
+from governance.audit_api import read_filters, visible_records
+from governance.models import AuditRecord
+from governance.permissions import require_permission
+from governance.roles import VIEW_AUDIT
 
 PAGE_SIZE = 50
 

@@ -4,8 +4,8 @@ from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from .models import ApiToken
-from .tokens import InvalidToken, bearer_secret, check_secret
+from governance.models import ApiToken
+from governance.tokens import InvalidToken, bearer_secret, check_secret
 
 
 class TokenUser(AnonymousUser):

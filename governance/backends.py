@@ -1,6 +1,6 @@
 from django.contrib.auth.backends import BaseBackend
 
-from .roles import ADMIN
+from governance.roles import ADMIN
 
 
 class RoleBackend(BaseBackend):

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from . import crypto
+from governance import crypto
 
 HINT = (
     "set TRIBUTARY_FERNET_KEYS (comma-separated, newest first) or TRIBUTARY_FERNET_KEY_FILE (one key a line, "

@@ -17,19 +17,16 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import audit, connections, crypto, throttling
-from .errors import error_body
-from .mfa import mfa_required
-from .models import Connection
-from .openapi import errors, typed
-from .permissions import GOVERNANCE_READ_TOKENS, has_capability, require_permission
-from .roles import ADD_CONNECTIONS, CHANGE_CONNECTIONS, DELETE_CONNECTIONS, USE_CONNECTIONS, VIEW_CONNECTIONS
+from governance import audit, connections, crypto, throttling
+from governance.api.errors import error_body
+from governance.mfa import mfa_required
+from governance.models import Connection
+from governance.openapi import errors, typed
+from governance.permissions import GOVERNANCE_READ_TOKENS, has_capability, require_permission
+from governance.roles import ADD_CONNECTIONS, CHANGE_CONNECTIONS, DELETE_CONNECTIONS, USE_CONNECTIONS, VIEW_CONNECTIONS
+from governance.times import iso
 
 log = logging.getLogger(__name__)
-
-
-def iso(moment):
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def connection_json(connection: Connection) -> dict:

@@ -14,11 +14,11 @@ from django.contrib.auth.hashers import check_password
 from django.db import transaction
 from django.db.models import QuerySet
 
-from . import audit, crypto, throttling
-from .mfa import check_code, mfa_required
-from .models import Connection
-from .permissions import can, has_capability, namespace_scope
-from .roles import USE_CONNECTIONS, VIEW_CONNECTIONS
+from governance import audit, crypto, throttling
+from governance.mfa import check_code, mfa_required
+from governance.models import Connection
+from governance.permissions import can, has_capability, namespace_scope
+from governance.roles import USE_CONNECTIONS, VIEW_CONNECTIONS
 
 PUBLIC_FIELDS = ("conn_type", "host", "port", "schema", "login", "description", "namespaces")
 SECRET_FIELDS = ("password", "extra")

@@ -20,7 +20,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .errors import error_body
+from governance.api.errors import error_body
 
 RECOVERY_CODES = 10
 EXEMPT_PREFIXES = ("/account/mfa/", "/accounts/logout/", "/accounts/login/", "/static/", "/healthz", "/metrics")
@@ -159,7 +159,7 @@ class MFARequiredMiddleware:
         ):
             step = "mfa-verify" if has_device(user) else "mfa-setup"
             if request.path.startswith("/api/"):
-                from .audit import record_denied
+                from governance.audit import record_denied
 
                 record_denied(request=request, reason="second factor required")
                 message = "Your role needs a second factor: complete it in the browser first."

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
-from . import audit
+from governance import audit
 
 USER_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser", "password")
 

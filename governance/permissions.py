@@ -27,9 +27,17 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from rest_framework.exceptions import PermissionDenied as Refused
 from rest_framework.permissions import SAFE_METHODS, DjangoObjectPermissions
 
-from .mfa import has_device, mfa_required
-from .models import ApiToken
-from .roles import ADMIN, READ_LINEAGE, VIEW_AUDIT, VIEW_COMPLIANCE, VIEW_CONNECTIONS, VIEW_QUARANTINE, VIEW_TOKENS
+from governance.mfa import has_device, mfa_required
+from governance.models import ApiToken
+from governance.roles import (
+    ADMIN,
+    READ_LINEAGE,
+    VIEW_AUDIT,
+    VIEW_COMPLIANCE,
+    VIEW_CONNECTIONS,
+    VIEW_QUARANTINE,
+    VIEW_TOKENS,
+)
 
 log = logging.getLogger(__name__)
 TOKEN_READABLE = {READ_LINEAGE}  # what an ownerless read token may do

@@ -8,7 +8,7 @@ from django.contrib.auth import logout
 from django.http import JsonResponse
 from django.shortcuts import redirect
 
-from .errors import error_body
+from governance.api.errors import error_body
 
 LOGIN_AT, SEEN_AT = "tributary_login_at", "tributary_seen_at"
 # Writing the session on every request would cost a database write per request: refresh at this resolution.
@@ -45,7 +45,7 @@ class SessionPolicyMiddleware:
         if user is not None and user.is_authenticated:
             reason = expired(request)
             if reason is not None:
-                from .audit import record_session_expired
+                from governance.audit import record_session_expired
 
                 record_session_expired(user=user, request=request, reason=reason)
                 logout(request)

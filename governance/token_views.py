@@ -21,15 +21,12 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import ApiToken
-from .openapi import errors, typed
-from .permissions import has_capability, is_admin, namespace_scope, require_permission
-from .roles import ADD_TOKENS, GRANT_GOVERNANCE_READ, REVOKE_TOKENS, VIEW_TOKENS
-from .tokens import create_token, describe_expiry, revoke_token
-
-
-def iso(moment):
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+from governance.models import ApiToken
+from governance.openapi import errors, typed
+from governance.permissions import has_capability, is_admin, namespace_scope, require_permission
+from governance.roles import ADD_TOKENS, GRANT_GOVERNANCE_READ, REVOKE_TOKENS, VIEW_TOKENS
+from governance.times import iso
+from governance.tokens import create_token, describe_expiry, revoke_token
 
 
 def token_json(token: ApiToken) -> dict:

@@ -14,9 +14,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import audit
-from .mfa import has_device, mfa_required
-from .models import ApiToken
+from governance import audit
+from governance.mfa import has_device, mfa_required
+from governance.models import ApiToken
 
 TOKEN_PREFIX = "trb_"
 # last_used_at is a write on the hot path: refresh it at most this often per token.

@@ -4,8 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 
-from . import account_views, audit_views, connection_views, token_views, views
-from .audit_api import AuditTrailView, AuditVerifyView
+from governance import account_views, audit_views, connection_views, token_views, views
+from governance.audit_api import AuditTrailView, AuditVerifyView
 
 urlpatterns = [
     # First: OpenLineage ingestion and the lineage reads are the busiest paths, and Django tries patterns in order.

@@ -10,9 +10,9 @@ from django.views import defaults
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest, multiprocess
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
-from . import audit
-from .api import error_body
-from .tokens import bearer_secret
+from governance import audit
+from governance.api.errors import error_body
+from governance.tokens import bearer_secret
 
 
 def healthz(request):

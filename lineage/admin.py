@@ -3,10 +3,9 @@ from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdmin
 
 from governance.admin_base import ReadOnlyAdmin
-
-from . import services
-from .models import Annotation, Dataset, Job, Namespace, QuarantinedEvent, RawEvent, Run
-from .page_selectors import node_url
+from lineage.ingest import services
+from lineage.models import Annotation, Dataset, Job, Namespace, QuarantinedEvent, RawEvent, Run
+from lineage.read.pages import node_url
 
 
 @admin.register(RawEvent)

@@ -5,7 +5,7 @@ every table of a later layer is written by one job that reads `fan_in` random ta
 COMPLETE run event each). That is 20 × 5,000 datasets and 19 × 5,000 jobs (195,000 nodes) and 380,000 edges.
 
 Ingesting 100,000 events and deriving them takes hours on a small machine, so `load` writes the derived rows
-directly, set-based (COPY on PostgreSQL), in exactly the shape `lineage.derive` gives these events: the same
+directly, set-based (COPY on PostgreSQL), in exactly the shape `lineage.derive.store` gives these events: the same
 namespaces, datasets, jobs, runs with their state keys, run-dataset uses, job edges, dataset and job versions
 and raw events. `tests/test_benchgraph.py` ingests a small instance both ways and requires identical answers
 from the read API.
@@ -26,18 +26,8 @@ from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .models import (
-    Dataset,
-    DatasetVersion,
-    Job,
-    JobEdge,
-    JobVersion,
-    Namespace,
-    RawEvent,
-    Run,
-    RunDataset,
-)
-from .openlineage import dataset_version_id, event_hash, job_version_id, make_stamp
+from lineage.models import Dataset, DatasetVersion, Job, JobEdge, JobVersion, Namespace, RawEvent, Run, RunDataset
+from lineage.openlineage import dataset_version_id, event_hash, job_version_id, make_stamp
 
 DATA_NS = "postgres://bench-lineage:5432"
 JOBS_NS = "bench-lineage"

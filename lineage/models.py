@@ -1,7 +1,7 @@
 """The lineage store.
 
 `RawEvent` is the source of truth: every accepted OpenLineage event, verbatim and append-only. Everything
-else in this module is derived from raw events by `lineage.derive` and can be rebuilt from them
+else in this module is derived from raw events by `lineage.derive.store` and can be rebuilt from them
 (`manage.py lineage_rebuild`); nothing a person types is kept in a derived table.
 
 Derived rows merge events order-independently: each facet keeps the value of the event with the greatest
@@ -243,7 +243,7 @@ class Run(FacetedNode):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
     # A run id reused by another job (a producer bug) belongs to the job of its latest event.
     job_stamp = models.CharField(max_length=120, blank=True)
-    # The namespaces of the jobs of every event naming the run (lineage.merge: a limited event changes the
+    # The namespaces of the jobs of every event naming the run (lineage.derive.fold: a limited event changes the
     # run only if its token allows them all); empty job_stamp: no event contributes, only claims.
     job_namespaces = models.JSONField(default=list, blank=True)
     state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.NEW)

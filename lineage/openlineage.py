@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .validation import facet_paths, parse_event_time, pointer
+from lineage.validation import facet_paths, parse_event_time, pointer
 
 # A run's state after each event type. OTHER (and events without a type) leave the state alone.
 EVENT_STATES = {

@@ -7,7 +7,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from .derive import derive_pending
+from lineage.derive.queue import derive_pending
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,6 @@ def request_derivation() -> None:
 
 @shared_task(name="lineage.tasks.refresh_lineage_report", ignore_result=True)
 def refresh_lineage_report(visible: list[int] | None = None) -> None:
-    from .reports import refresh
+    from lineage.read.reports import refresh
 
     refresh(set(visible) if visible is not None else None)

@@ -23,12 +23,13 @@ import copy
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
+
+from governance.times import parse_iso
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 CORE_FILE = SCHEMA_DIR / "OpenLineage.json"
@@ -163,20 +164,7 @@ def _facet_positions(event: dict):
                 yield extra_base, (side, index, extra_key), item[extra_key]
 
 
-def parse_event_time(value: Any) -> datetime | None:
-    """ISO 8601 time; a naive one is taken as UTC (Marquez does the same)."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+parse_event_time = parse_iso  # a naive event time is UTC, as Marquez takes it
 
 
 def _semantic_errors(event: dict, kind: str) -> list[Problem]:

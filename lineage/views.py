@@ -12,13 +12,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from governance import connections
+from governance.api.params import BadParameter
 from governance.permissions import can, has_capability, require_permission
 from governance.roles import EDIT_METADATA, READ_LINEAGE, VIEW_CONNECTIONS
-
-from . import page_selectors as pages
-from . import services
-from .forms import MetadataForm
-from .selectors import BadParameter, NodeNotFound
+from lineage import annotations
+from lineage.forms import MetadataForm
+from lineage.read import pages
+from lineage.read.identity import NodeNotFound
 
 EXPLORER_DEFAULTS = {"direction": "both", "depth": "6", "limit": "300", "group": "", "view": "graph"}
 DIRECTIONS = (("upstream", "Upstream"), ("downstream", "Downstream"), ("both", "Both"))
@@ -141,7 +141,7 @@ def edit_metadata(request):
         raise PermissionDenied
     form = MetadataForm(request.POST)
     if form.is_valid():
-        services.update_metadata(
+        annotations.update_metadata(
             kind=ref.kind,
             namespace=ref.node.namespace.name,
             name=ref.node.name,

@@ -14,7 +14,7 @@ def main(path: str) -> None:
     django.setup()
     import orjson
 
-    from lineage import services
+    from lineage.ingest import services
 
     with open(path, "rb") as handle:
         for line in handle:

@@ -174,7 +174,7 @@ def test_a_replay_from_the_command_line_that_is_refused_again_is_recorded_as_a_f
 
 
 def test_a_replay_and_its_record_roll_back_together(monkeypatch, db):
-    from lineage import services
+    from lineage.ingest import services
 
     item = quarantined_valid_event()
 

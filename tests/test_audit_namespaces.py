@@ -12,7 +12,7 @@ from governance import audit
 from governance.connections import connection_create, connection_update
 from governance.models import AuditRecord
 from governance.tokens import create_token
-from lineage.services import update_metadata
+from lineage.annotations import update_metadata
 
 from .audit_cast import tamper
 from .conftest import login, make_user

@@ -4,9 +4,10 @@ from urllib.parse import quote
 
 import pytest
 
-from lineage import services
 from lineage.benchgraph import DATA_NS, JOBS_NS, LayeredGraph
-from lineage.derive import derive_pending
+from lineage.derive import queue
+from lineage.derive.queue import derive_pending
+from lineage.ingest import services
 from lineage.models import DeriveQueue, JobEdge, RawEvent
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +56,7 @@ def read_everything(client) -> dict:
 
 
 def wipe_lineage():
-    services.rebuild()
+    queue.rebuild()
     DeriveQueue.objects.all().delete()
     RawEvent.objects.all().delete()
 

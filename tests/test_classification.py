@@ -6,8 +6,8 @@ from urllib.parse import quote
 import pytest
 
 from compliance.classification import in_memory_flows, propagate
-from lineage.derive import derive_pending
-from lineage.services import ingest_event
+from lineage.derive.queue import derive_pending
+from lineage.ingest.services import ingest_event
 
 from .conftest import login, make_user
 from .events import dataset, run_event

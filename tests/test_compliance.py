@@ -17,9 +17,10 @@ from compliance import checks, services
 from compliance.models import CheckResult, CheckRun, ComplianceReport, ComplianceRule, LegalHold
 from governance import audit, connections, crypto
 from governance.models import AuditRecord, Connection
-from lineage.derive import derive_pending
+from lineage.annotations import update_metadata
+from lineage.derive.queue import derive_pending
+from lineage.ingest.services import ingest_event
 from lineage.models import RawEvent, Run
-from lineage.services import ingest_event, update_metadata
 
 from .audit_cast import tamper
 from .conftest import login, make_user

@@ -10,8 +10,8 @@ import orjson
 import pytest
 from django.db import connection
 
-from lineage import services
-from lineage.derive import derive_pending
+from lineage.derive import queue
+from lineage.derive.queue import derive_pending
 from lineage.models import ColumnLineage, Dataset, DeriveQueue, JobEdge, RawEvent, Run
 
 from .conftest import requires_postgres
@@ -85,6 +85,6 @@ def test_two_processes_ingesting_the_same_runs_end_consistent(tmp_path):
 
     # The same events derived by one process, in one go, give exactly the same graph.
     concurrent = snapshot()
-    services.rebuild()
+    queue.rebuild()
     derive_pending()
     assert snapshot() == concurrent

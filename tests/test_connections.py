@@ -560,8 +560,8 @@ def test_importing_a_malformed_file_changes_nothing(tmp_path):
 
 def warehouse_mart() -> None:
     """A dataset `mart` in namespace postgres://warehouse:5432, ingested and derived."""
-    from lineage.derive import derive_pending
-    from lineage.services import ingest_event
+    from lineage.derive.queue import derive_pending
+    from lineage.ingest.services import ingest_event
 
     from .events import dataset, run_event
 

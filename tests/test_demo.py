@@ -13,7 +13,8 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from django.test import Client, override_settings
 
-from lineage import demo, services
+from lineage import demo
+from lineage.ingest import services
 from lineage.models import ColumnLineage, Dataset, Job, JobVersion, RawEvent, Run, RunState
 from lineage.openlineage import event_hash
 from lineage.validation import validate_event

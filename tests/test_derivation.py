@@ -7,8 +7,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from lineage import services
-from lineage.derive import derive_pending
+from lineage.derive import queue
+from lineage.derive.queue import derive_pending
+from lineage.ingest import services
 from lineage.models import (
     ColumnLineage,
     Dataset,
@@ -232,7 +233,7 @@ def test_input_and_output_statistics_are_kept_per_run():
 def test_rebuild_derives_the_same_graph():
     ingest(*(load_event(n) for n in example_event_names()))
     before = snapshot()
-    assert services.rebuild() == RawEvent.objects.count()
+    assert queue.rebuild() == RawEvent.objects.count()
     derive_pending()
     assert snapshot() == before
 

@@ -238,7 +238,7 @@ def test_a_version_of_a_dataset_read_alone_is_redacted_like_the_list(vic):
 
 
 def test_redaction_replaces_every_reference_into_a_hidden_namespace_and_keeps_the_rest():
-    from lineage.presenters import Redaction
+    from lineage.read.shapes import Redaction
 
     redaction = Redaction({SEEN})
     facets = {

@@ -1,6 +1,6 @@
 """The graph algorithms on hand-made graphs: pure, no database."""
 
-from lineage.graph import BOTH, DOWN, UP, adjacency_expander, impact, recommendations, report, walk
+from lineage.read.graph import BOTH, DOWN, UP, adjacency_expander, impact, recommendations, report, walk
 
 
 def d(name):

@@ -241,7 +241,7 @@ def used(issued, *, ago=timedelta(seconds=5)):
 @requires_postgres()
 def test_the_one_statement_way_takes_only_a_token_in_good_standing_allowed_the_namespace():
     from governance.tokens import LAST_USED_RESOLUTION, digest
-    from lineage.services import ACCEPTED, DUPLICATE, ingest_event_as
+    from lineage.ingest.services import ACCEPTED, DUPLICATE, ingest_event_as
 
     event = load_event("airflow_bq_dag_start.json")  # job namespace "airflow"
     body = orjson.dumps(event).decode()

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from governance.models import ApiToken
 from governance.tokens import create_token
-from lineage import services
+from lineage.ingest import services
 from lineage.models import DeriveQueue, Job, QuarantinedEvent, RawEvent
 from lineage.validation import may_hold_unstorable, storable_text, unstorable_value, validate_event
 

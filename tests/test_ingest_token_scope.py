@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from governance.models import ApiToken
 from governance.tokens import create_token
-from lineage import services
-from lineage.merge import fold
+from lineage.derive.fold import fold
+from lineage.ingest import services
 from lineage.models import ColumnLineage, Dataset, DatasetVersion, Job, JobEdge, RawEvent, Run, RunDataset
 from lineage.openlineage import event_hash, parse_event
 from lineage.validation import foreign_metadata, scope_warnings

@@ -5,11 +5,11 @@ from datetime import timedelta
 
 import pytest
 
-from lineage import traversal
-from lineage.derive import derive_pending
-from lineage.graph import BOTH, DOWN, UP, adjacency_expander, walk
+from lineage.derive.queue import derive_pending
+from lineage.ingest.services import ingest_event
 from lineage.models import Dataset, Job, JobEdge, Run, RunDataset
-from lineage.services import ingest_event
+from lineage.read import traversal
+from lineage.read.graph import BOTH, DOWN, UP, adjacency_expander, walk
 
 from .conftest import requires_postgres
 from .events import T0, dataset, job_type, run_event
@@ -417,7 +417,7 @@ def test_the_sql_walk_matches_the_reference_walk(seed):
 
 @pytest.mark.parametrize("seconds", [0, 1.5, 59.000001, 3600.123456])
 def test_node_times_read_for_answers_are_written_as_python_writes_them(seconds):
-    from lineage.presenters import iso
+    from governance.times import iso
 
     emit("etl.load", ["raw"], ["staging"], seconds=seconds)
     derive_pending()

@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from marquez_client import MarquezClient, errors
 
 from governance.tokens import create_token
-from lineage import services
-from lineage.derive import derive_pending
+from lineage.derive.queue import derive_pending
+from lineage.ingest import services
 from lineage.models import Namespace, RawEvent
 from lineage.openlineage import dataset_version_id
 

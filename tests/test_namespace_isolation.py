@@ -6,9 +6,9 @@ import pytest
 from guardian.shortcuts import assign_perm
 
 from governance.tokens import create_token
-from lineage.derive import derive_pending
+from lineage.derive.queue import derive_pending
+from lineage.ingest.services import ingest_event
 from lineage.models import Namespace
-from lineage.services import ingest_event
 
 from .conftest import login, make_user
 from .events import dataset, run_event

@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from lineage.derive import derive_pending
+from lineage.annotations import update_metadata
+from lineage.derive.queue import derive_pending
+from lineage.ingest.services import ingest_event
 from lineage.models import Annotation
-from lineage.page_selectors import duration_chart, schema_history
-from lineage.services import ingest_event, update_metadata
+from lineage.read.pages import duration_chart, schema_history
 
 from .conftest import login, make_user
 from .events import dataset, facet, job_type, run_event

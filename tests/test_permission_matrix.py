@@ -15,9 +15,9 @@ from django.utils import timezone
 from compliance.models import ComplianceReport, LegalHold
 from governance.models import Connection
 from governance.tokens import create_token
-from lineage.derive import derive_pending
+from lineage.derive.queue import derive_pending
+from lineage.ingest.services import ingest_event
 from lineage.models import QuarantinedEvent
-from lineage.services import ingest_event
 
 from .conftest import CAST, login, make_user
 from .events import dataset, run_event

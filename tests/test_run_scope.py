@@ -16,9 +16,10 @@ from django.db import transaction
 
 from governance.models import ApiToken
 from governance.tokens import create_token
-from lineage import services
-from lineage.derive import StaleClaims, apply_delta
-from lineage.merge import fold
+from lineage.derive.fold import fold
+from lineage.derive.queue import StaleClaims
+from lineage.derive.store import apply_delta
+from lineage.ingest import services
 from lineage.models import Dataset, DatasetVersion, Job, JobEdge, QuarantinedEvent, Run, RunDataset
 from lineage.openlineage import event_hash, parse_event
 from lineage.validation import parse_event_time

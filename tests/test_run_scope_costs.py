@@ -14,8 +14,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from governance.tokens import create_token, digest
-from lineage import services
-from lineage.derive import derive_pending
+from lineage.derive.queue import derive_pending
+from lineage.ingest import services
 from lineage.models import Run
 from lineage.validation import parse_event_time
 

@@ -16,9 +16,9 @@ from rest_framework.views import APIView
 from governance.models import ApiToken, AuditRecord, Connection
 from governance.permissions import RolePermission
 from governance.tokens import create_token
-from lineage.derive import derive_pending
+from lineage.derive.queue import derive_pending
+from lineage.ingest.services import ingest_event
 from lineage.models import QuarantinedEvent, RawEvent
-from lineage.services import ingest_event
 
 from .conftest import CAST, load_event, login, make_user, requires_postgres
 from .events import dataset, run_event

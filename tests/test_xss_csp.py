@@ -21,7 +21,7 @@ from django.test import Client
 from governance.tokens import create_token
 from lineage.browser import chromium, chromium_path, wait_for_graph
 from lineage.models import Job, RawEvent
-from lineage.page_selectors import job_url
+from lineage.read.pages import job_url
 from lineage.templatetags.tributary import external_href, external_link
 
 from .conftest import login, make_user

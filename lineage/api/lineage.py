@@ -7,18 +7,22 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api import params
+from governance.api.params import BadParameter
+from governance.api.renderers import ORJSONRenderer
 from governance.observability import LINEAGE_QUERY_LATENCY
 from governance.openapi import READ_ERRORS, errors, typed
 from governance.permissions import LINEAGE_READ_TOKENS
 from governance.roles import READ_LINEAGE
-
-from .. import presenters, traversal
-from ..graph import BOTH, DOWN, UP, walk
-from ..reports import lineage_report
-from ..selectors import BadParameter, NodeNotFound, column_expander, resolve_node, visible_namespace_ids
-from . import openapi, params
-from .ingest import LineageIngestView
-from .renderers import ORJSONRenderer
+from lineage.api import openapi
+from lineage.api.params import MAX_DEPTH, walk_depth, walk_direction
+from lineage.ingest.views import LineageIngestView
+from lineage.read import shapes, traversal
+from lineage.read.graph import BOTH, DOWN, UP, walk
+from lineage.read.identity import NodeNotFound, resolve_node
+from lineage.read.reports import lineage_report
+from lineage.read.traversal import column_expander
+from lineage.read.visible import visible_namespace_ids
 
 NODE_PARAMETERS = [
     OpenApiParameter(
@@ -158,22 +162,20 @@ class LineageView(ReadView, LineageIngestView):
     def get(self, request, *args, **kwargs):
         query = request.query_params
         ref = _node(request)
-        depth = params.depth(query)
-        direction = params.direction(query)
+        depth = walk_depth(query)
+        direction = walk_direction(query)
         as_of = params.moment(query, "asOf")
         view = params.choice(query, "view", (traversal.CUMULATIVE, traversal.LATEST), traversal.CUMULATIVE)
         group = params.choice(query, "group", ("none", "dag"), "none")
         limit = params.integer(query, "limit", 0, minimum=0)
         if ref.kind == "datasetField":
-            return Response(presenters.column_graph(_column_walk(request, ref, depth, direction, as_of)))
+            return Response(shapes.column_graph(_column_walk(request, ref, depth, direction, as_of)))
         if as_of is not None and ref.node.created_at > as_of:
             raise NodeNotFound(f"{ref.node_id} did not exist at {as_of.isoformat()}")
         visible = _visible(request)
         with traversal.collector_paused():
             subgraph = _walk(ref, visible, depth=depth, direction=direction, as_of=as_of, view=view)
-            answer = presenters.lineage_graph(
-                subgraph, group_by_dag=group == "dag", limit=limit or None, visible=visible
-            )
+            answer = shapes.lineage_graph(subgraph, group_by_dag=group == "dag", limit=limit or None, visible=visible)
             return Response(answer)
 
     @extend_schema(**openapi.POST_EVENT)
@@ -188,7 +190,7 @@ def _column_walk(request, ref, depth: int, direction: str, as_of):
     if ref.kind == "datasetField":
         starts = [("field", (dataset_id, ref.field))]
     else:
-        starts = [("field", (dataset_id, name)) for name in presenters.field_names(ref.node)]
+        starts = [("field", (dataset_id, name)) for name in shapes.field_names(ref.node)]
     expand = column_expander(as_of=as_of, visible=_visible(request))
     result = None
     for start in starts:
@@ -224,11 +226,11 @@ class ColumnLineageView(ReadView):
         ref = _node(request)
         if ref.kind == "job":
             raise BadParameter("nodeId", "column lineage starts from a dataset or a datasetField")
-        depth = params.depth(query)
+        depth = walk_depth(query)
         with_downstream = params.boolean(query, "withDownstream", False)
         as_of = params.moment(query, "asOf")
         subgraph = _column_walk(request, ref, depth, BOTH if with_downstream else UP, as_of)
-        return Response(presenters.column_graph(subgraph))
+        return Response(shapes.column_graph(subgraph))
 
 
 class ImpactView(ReadView):
@@ -250,8 +252,8 @@ class ImpactView(ReadView):
             raise BadParameter("nodeId", "impact starts from a dataset or a job")
         as_of = params.moment(request.query_params, "asOf")
         visible = _visible(request)
-        subgraph = _walk(ref, visible, depth=params.MAX_DEPTH, direction=DOWN, as_of=as_of)
-        return Response(presenters.impact(ref, subgraph, visible=visible))
+        subgraph = _walk(ref, visible, depth=MAX_DEPTH, direction=DOWN, as_of=as_of)
+        return Response(shapes.impact(ref, subgraph, visible=visible))
 
 
 class LineageReportView(ReadView):
@@ -311,10 +313,10 @@ class LineageDiffView(ReadView):
         if until is not None and until < since:
             raise BadParameter("to", "must not be before from")
         view = params.choice(query, "view", (traversal.LATEST, traversal.CUMULATIVE), traversal.LATEST)
-        depth, direction = params.depth(query), params.direction(query)
+        depth, direction = walk_depth(query), walk_direction(query)
         visible = _visible(request)
 
         def at(moment):
             return _walk(ref, visible, depth=depth, direction=direction, as_of=moment, view=view)
 
-        return Response(presenters.diff(at(since), at(until), since=since, until=until, visible=visible))
+        return Response(shapes.diff(at(since), at(until), since=since, until=until, visible=visible))

@@ -4,14 +4,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from governance.api.params import BadParameter
 from governance.openapi import READ_ERRORS, errors, typed
 from governance.permissions import can
 from governance.roles import EDIT_METADATA, READ_LINEAGE
-
-from .. import services
-from ..models import Annotation
-from ..selectors import BadParameter
-from .lineage import NODE_PARAMETERS, ReadView, _node
+from governance.times import iso
+from lineage import annotations
+from lineage.api.lineage import NODE_PARAMETERS, ReadView, _node
+from lineage.models import Annotation
 
 
 def tag_list():
@@ -50,7 +50,7 @@ def annotation_json(annotation: Annotation | None) -> dict:
         }
     return {
         **annotation.as_dict(),
-        "updatedAt": annotation.updated_at.isoformat().replace("+00:00", "Z"),
+        "updatedAt": iso(annotation.updated_at),
         "updatedBy": annotation.updated_by.get_username() if annotation.updated_by else None,
     }
 
@@ -103,7 +103,7 @@ class MetadataView(ReadView):
             changes["owners"] = [dict(owner) for owner in changes["owners"]]
         if "fields" in changes:
             changes["fields"] = {name: dict(spec) for name, spec in changes["fields"].items()}
-        annotation, _diff = services.update_metadata(
+        annotation, _diff = annotations.update_metadata(
             kind=ref.kind, namespace=ref.node.namespace.name, name=ref.node.name, changes=changes, user=request.user
         )
         return Response({"node": ref.node_id, **annotation_json(annotation)})

@@ -2,7 +2,7 @@
 
 Nothing here runs while a request is answered (the ingestion hot path included): these are OpenAPI 3.0 components
 added to the generated schema by `add_components`, a drf-spectacular post-processing hook (SPECTACULAR_SETTINGS).
-The shapes are those of `lineage.presenters`, `lineage.api.marquez.shapes`, `lineage.reports` and the views; the
+The shapes are those of `lineage.read.shapes`, `lineage.api.marquez.shapes`, `lineage.read.reports` and the views; the
 conformance test (tests/test_openapi.py) checks real answers against them.
 """
 
@@ -29,8 +29,7 @@ from governance.openapi import (
     ref,
     typed,
 )
-
-from ..validation import CORE_FILE, FACET_BASES
+from lineage.validation import CORE_FILE, FACET_BASES
 
 # --- OpenLineage events (the request bodies of POST /api/v1/lineage and /lineage/batch) -----------------------
 

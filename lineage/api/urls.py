@@ -1,9 +1,9 @@
 from django.urls import include, path
 
-from .ingest import LineageBatchIngestView
-from .lineage import ColumnLineageView, ImpactView, LineageDiffView, LineageReportView, LineageView
-from .metadata import MetadataView
-from .quarantine import QuarantineDetailView, QuarantineListView, QuarantineReplayView
+from lineage.api.lineage import ColumnLineageView, ImpactView, LineageDiffView, LineageReportView, LineageView
+from lineage.api.metadata import MetadataView
+from lineage.ingest.quarantine_api import QuarantineDetailView, QuarantineListView, QuarantineReplayView
+from lineage.ingest.views import LineageBatchIngestView
 
 urlpatterns = [
     # POST ingests one event (ingest token); GET reads the graph (session or read token).

@@ -5,7 +5,7 @@ import re
 from django import template
 from django.utils.html import conditional_escape, format_html
 
-from .. import page_selectors as pages
+from lineage.read import pages
 
 register = template.Library()
 

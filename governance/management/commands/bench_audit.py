@@ -30,7 +30,8 @@ from governance import audit
 from governance.auditchain import GENESIS_HASH, entry_hash, format_time
 from governance.models import AuditRecord
 from governance.tokens import authenticate_secret, create_token
-from lineage import demo, services
+from lineage import demo
+from lineage.ingest import services
 from lineage.models import Dataset
 
 UNCHAINED_TABLE = "bench_audit_unchained"

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .create_demo_users import refuse_in_production
+from governance.management.commands.create_demo_users import refuse_in_production
 
 
 class Command(BaseCommand):

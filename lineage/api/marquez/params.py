@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime
 
 from django.utils.dateparse import parse_date, parse_datetime
 
-from ...selectors import BadParameter
-from ..params import integer
+from governance.api.params import BadParameter, integer
 
 DEFAULT_LIMIT = 100  # Marquez's default for every listing but search
 MAX_LIMIT = 1000

@@ -2,7 +2,7 @@
 
 Every listing runs a fixed number of queries whatever its length: the latest run, current version and last
 modification of each row come from correlated subqueries on indexed columns, and runs, their datasets and column
-lineage are loaded for the whole page at once. Everything goes through `lineage.selectors`' visibility filters, so
+lineage are loaded for the whole page at once. Everything goes through `lineage.read.identity`' visibility filters, so
 an object in a namespace the user may not read is answered like one that does not exist; and the facets and raw
 events shown go through the answer's `Redaction`, so those naming such objects name placeholders instead.
 """
@@ -17,8 +17,8 @@ import orjson
 from django.db.models import Case, CharField, F, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
-from ... import selectors as base
-from ...models import (
+from lineage.api.marquez import shapes
+from lineage.models import (
     ColumnLineage,
     Dataset,
     DatasetVersion,
@@ -30,11 +30,11 @@ from ...models import (
     Run,
     RunDataset,
 )
-from ...models import RunState as State
-from ...openlineage import dataset_version_id
-from ...presenters import Redaction, redaction_for
-from ...selectors import NodeNotFound
-from . import shapes
+from lineage.models import RunState as State
+from lineage.openlineage import dataset_version_id
+from lineage.read import visible as base
+from lineage.read.identity import NodeNotFound
+from lineage.read.shapes import Redaction, redaction_for
 
 LATEST_RUNS = 10  # runs in a job's `latestRuns`, as Marquez
 # Columns of a job that is only named (a run's job, a job's parent or DAG): not loaded.
@@ -118,7 +118,7 @@ def _runs_json(runs: list[Run], *, user) -> list[dict[str, Any]]:
     io = defaultdict(list)
     for run_pk, direction, namespace_name, name, io_facets, read in uses:
         if direction == Direction.OUTPUT:
-            # The version a run writes is named by the run (lineage.merge), so it needs no lookup.
+            # The version a run writes is named by the run (lineage.derive.fold), so it needs no lookup.
             version = str(dataset_version_id(namespace_name, name, run_ids[run_pk]))
         else:
             version = str(read) if read else None

@@ -4,28 +4,23 @@ Field names and nulls follow Marquez's models as its API serialises them (nulls 
 Fields after the `# Tributary` comments are extras Marquez does not have.
 
 Raw facets name other datasets and jobs; every shape that shows them takes the answer's `Redaction`
-(`lineage.presenters`), which replaces those of namespaces the reader may not see as the lineage graph does.
+(`lineage.read.shapes`), which replaces those of namespaces the reader may not see as the lineage graph does.
 """
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from ...models import Dataset, DatasetVersion, Job, Namespace, Run
-from ...openlineage import dataset_attributes
-from ...presenters import Redaction
-from ...selectors import node_id
+from governance.times import iso
+from lineage.models import Dataset, DatasetVersion, Job, Namespace, Run
+from lineage.openlineage import dataset_attributes
+from lineage.read.identity import node_id
+from lineage.read.shapes import Redaction
 
 # What Marquez gives a namespace created by OpenLineage events, and a dataset without a dataSource facet.
 DEFAULT_OWNER = "anonymous"
 DEFAULT_SOURCE = "default"
 STREAM_TYPES = {"STREAM", "TOPIC"}
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def live_facets(facets: dict[str, Any]) -> dict[str, Any]:

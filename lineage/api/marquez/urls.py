@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from lineage.api.marquez import views
 
 urlpatterns = [
     path("namespaces", views.NamespaceListView.as_view(), name="marquez-namespaces"),

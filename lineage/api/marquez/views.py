@@ -14,15 +14,15 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api.params import BadParameter
 from governance.observability import LINEAGE_QUERY_LATENCY
 from governance.openapi import READ_ERRORS, errors, typed
 from governance.permissions import LINEAGE_READ_TOKENS
 from governance.roles import READ_LINEAGE
-
-from ... import selectors as base
-from ...models import RunState
-from ...selectors import BadParameter, NodeNotFound
-from . import params, selectors
+from lineage.api.marquez import params, selectors
+from lineage.models import RunState
+from lineage.read import identity, visible
+from lineage.read.identity import NodeNotFound
 
 TAGS = ["Marquez-compatible reads"]
 SECTIONS = ("/datasets", "/jobs")
@@ -446,7 +446,7 @@ class NamespacePathView(MarquezView):
 
 def route(path: str, *, user) -> tuple[type[MarquezView], dict[str, str]]:
     """The view and arguments a path under /namespaces/ names."""
-    split = base.split_namespace_path(path, user=user, sections=SECTIONS)
+    split = identity.split_namespace_path(path, user=user, sections=SECTIONS)
     if split is None:
         # Cut at the first section, whether or not the namespace exists but is hidden, so the 404 says the same.
         return NamespaceView, {"namespace": FIRST_SECTION.split(path, maxsplit=1)[0]}
@@ -465,13 +465,13 @@ def route(path: str, *, user) -> tuple[type[MarquezView], dict[str, str]]:
         head, found, version = name.rpartition("/versions/")
         if found and version and "/" not in version:
             readings.append((DatasetVersionView, {"dataset": head, "version": version}))
-        view, kwargs = _existing(readings, "dataset", base.visible_datasets(user).filter(namespace=namespace))
+        view, kwargs = _existing(readings, "dataset", visible.visible_datasets(user).filter(namespace=namespace))
     else:
         name = rest[len("/jobs/") :]
         readings = [(JobView, {"job": name})]
         if name.endswith("/runs"):
             readings.append((JobRunListView, {"job": name.removesuffix("/runs")}))
-        view, kwargs = _existing(readings, "job", base.visible_jobs(user).filter(namespace=namespace))
+        view, kwargs = _existing(readings, "job", visible.visible_jobs(user).filter(namespace=namespace))
     return view, {"namespace": namespace.name, **kwargs}
 
 

@@ -10,8 +10,9 @@ from django.db import connection
 from django.test import Client
 
 from governance import sessions
-from lineage import benchgraph, services
-from lineage.derive import derive_pending
+from lineage import benchgraph
+from lineage.derive.queue import derive_pending
+from lineage.ingest import services
 from lineage.models import Dataset
 
 JOBS_NS = "bench-airflow"

@@ -6,8 +6,8 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from lineage import services
-from lineage.derive import derive_pending
+from lineage.derive.queue import derive_pending
+from lineage.ingest import services
 
 SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 

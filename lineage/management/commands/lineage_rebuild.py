@@ -2,8 +2,8 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from lineage import services
-from lineage.derive import derive_pending
+from lineage.derive import queue
+from lineage.derive.queue import derive_pending
 from lineage.models import Dataset, Job, Run
 
 
@@ -12,7 +12,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         started = time.monotonic()
-        queued = services.rebuild()
+        queued = queue.rebuild()
         self.stderr.write(f"Derived tables cleared; {queued} raw events queued.")
         derived = derive_pending()
         self.stdout.write(

@@ -3,9 +3,10 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 
-from lineage import services
+from lineage import annotations
 from lineage.demo import DEFAULT_DAYS, STEWARD_NOTES, demo_events, history_days, utc_midnight
-from lineage.derive import derive_pending
+from lineage.derive.queue import derive_pending
+from lineage.ingest import services
 from lineage.models import Dataset, Job, Namespace, RawEvent, Run, RunState
 
 
@@ -43,7 +44,7 @@ class Command(BaseCommand):
             raise CommandError(f"{len(problems)} problem(s) in demo events, first: {problems[0]}")
 
         for note in STEWARD_NOTES:
-            services.update_metadata(
+            annotations.update_metadata(
                 kind=note["kind"], namespace=note["namespace"], name=note["name"], changes=note["changes"], user=None
             )
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from governance.audit import cli_actor
-from lineage import services
+from lineage.ingest import services
 from lineage.models import QuarantinedEvent
 
 

@@ -2,7 +2,7 @@
 
 Every piece of derived state is a join-semilattice: `join` is commutative, associative and idempotent, so
 folding the same set of events in any order, with any duplicates, gives the same result. The database layer
-(`lineage.derive`) reads the stored state of each touched node, joins the batch's delta into it and writes
+(`lineage.derive.store`) reads the stored state of each touched node, joins the batch's delta into it and writes
 back what changed.
 
 The rules: a facet takes the value of the event with the greatest stamp (event time, then event hash); first
@@ -28,14 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .openlineage import (
-    TERMINAL_EVENTS,
-    ColumnEdge,
-    ParsedEvent,
-    column_edges,
-    dataset_version_id,
-    parent_of,
-)
+from lineage.openlineage import TERMINAL_EVENTS, ColumnEdge, ParsedEvent, column_edges, dataset_version_id, parent_of
 
 Key = tuple[str, str]  # (namespace, name)
 

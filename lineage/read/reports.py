@@ -14,10 +14,10 @@ from django.conf import settings
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from . import graph
-from .models import Dataset, Job, JobEdge, LineageReport
-from .presenters import iso
-from .selectors import node_id
+from governance.times import iso
+from lineage.models import Dataset, Job, JobEdge, LineageReport
+from lineage.read import graph
+from lineage.read.identity import node_id
 
 LISTED = 100  # orphaned datasets and cycles listed in full up to this many
 TOP = 10  # critical paths listed
@@ -100,7 +100,7 @@ def lineage_report(*, visible: set[int] | None = None) -> dict[str, Any]:
     if stale and (report is None or settings.CELERY_TASK_ALWAYS_EAGER):
         report, stale = refresh(visible), False
     elif stale:
-        from .tasks import refresh_lineage_report
+        from lineage.tasks import refresh_lineage_report
 
         refresh_lineage_report.delay(sorted(visible) if visible is not None else None)
     return {**report.data, "computedAt": iso(report.computed_at), "computeSeconds": report.seconds, "stale": stale}

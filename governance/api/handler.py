@@ -1,18 +1,12 @@
-"""Shared API plumbing: one error shape for every API answer.
-
-Every API error is JSON with Marquez's `code` (the HTTP status) and `message`, plus `errors` (each problem at its
-JSON pointer or query parameter) where there are several, and the request id. Older keys (`detail`) stay beside
-them for clients written against earlier answers.
-"""
+"""DRF's exception handler, answering in the API's error shape (`governance.api.errors`)."""
 
 from typing import Any
 
 from rest_framework import status
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import audit
-from .errors import error_body
+from governance import audit
+from governance.api.errors import error_body
 
 
 def _problems(detail: Any, path: str = "") -> list[dict[str, str]]:
@@ -43,11 +37,3 @@ def exception_handler(exc, context):
         message = "; ".join(f"{p['path'].lstrip('/')}: {p['message']}" if p["path"] else p["message"] for p in problems)
         response.data = error_body(response.status_code, message, request, errors=problems, detail=data)
     return response
-
-
-class FormatIsOurs(DefaultContentNegotiation):
-    """For views where `format` chooses an export or report format (csv, jsonl, pdf), not DRF's renderer: always
-    answer (and refuse) in JSON."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type

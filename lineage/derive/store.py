@@ -1,14 +1,13 @@
 """Deriving the lineage graph from raw events, in batches.
 
 Raw events wait in `DeriveQueue`. A deriver claims a batch (skipping rows another deriver holds), folds the
-batch into a `Delta` (`lineage.merge`), joins it into the stored rows and removes the batch from the queue,
+batch into a `Delta` (`lineage.derive.fold`), joins it into the stored rows and removes the batch from the queue,
 all in one transaction. Rows are created first (insert, ignoring conflicts), then locked and merged, table by
 table in a fixed order and sorted by key, so concurrent derivers serialise on shared rows instead of
 duplicating them; a deadlock, should one still happen, rolls back the batch and it is tried again.
 """
 
 import logging
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -16,14 +15,11 @@ from typing import Any
 
 import orjson
 import psycopg
-from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import connection
 from django.db.models import Max, Min
 
-from governance.observability import EVENTS_DERIVED
-
-from . import openlineage as ol
-from .merge import (
+from lineage import openlineage as ol
+from lineage.derive.fold import (
     Delta,
     Facets,
     JobState,
@@ -32,22 +28,17 @@ from .merge import (
     Span,
     UseState,
     VersionState,
-    contributes,
-    fold,
-    run_claims,
 )
-from .models import (
+from lineage.models import (
     NAME_MAX,
     ColumnLineage,
     Dataset,
     DatasetField,
     DatasetVersion,
-    DeriveQueue,
     Job,
     JobEdge,
     JobVersion,
     Namespace,
-    RawEvent,
     Run,
     RunDataset,
 )
@@ -57,112 +48,6 @@ log = logging.getLogger(__name__)
 DATASET_ATTRIBUTES = list(ol.dataset_attributes({}))
 JOB_ATTRIBUTES = list(ol.job_attributes({}))
 RUN_ATTRIBUTES = list(ol.run_attributes({}))
-MAX_ATTEMPTS = 5
-
-
-def derive_pending(*, batch_size: int | None = None) -> int:
-    """Derive every queued raw event; returns how many were derived."""
-    size = batch_size or settings.TRIBUTARY_DERIVE_BATCH_SIZE
-    total = 0
-    while True:
-        done = _with_retry(lambda: derive_batch(limit=size))
-        total += done
-        if done < size:
-            return total
-
-
-class StaleClaims(Exception):
-    """A run was claimed by another namespace (a concurrent batch) after this batch read its claims."""
-
-
-def _with_retry(work: Callable[[], int]) -> int:
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            return work()
-        except StaleClaims:
-            # The batch judged a run's events against fewer claims than it has now; it rolled back whole.
-            if attempt == MAX_ATTEMPTS:
-                raise
-            log.warning("a run's claims changed during derivation, retrying", extra={"attempt": attempt})
-        except OperationalError as error:
-            # PostgreSQL's deadlock detector picked this batch; it rolled back whole, so try again.
-            if "deadlock" not in str(error).lower() or attempt == MAX_ATTEMPTS:
-                raise
-            log.warning("derivation deadlocked, retrying", extra={"attempt": attempt})
-            time.sleep(0.05 * attempt)
-    return 0
-
-
-@transaction.atomic
-def derive_batch(*, limit: int) -> int:
-    claimed = list(
-        DeriveQueue.objects.select_for_update(skip_locked=True)
-        .order_by("raw_event_id")
-        .values_list("raw_event_id", flat=True)[:limit]
-    )
-    if not claimed:
-        return 0
-    raws = RawEvent.objects.filter(id__in=claimed).only(
-        "id", "body", "kind", "event_hash", "warnings", "namespaces_allowed"
-    )
-    events, scopes = [], {}
-    _parse_into(raws, events, scopes)
-    claims = _run_claims(events, scopes)
-    apply_delta(fold(events, scopes=scopes, claims=claims))
-    DeriveQueue.objects.filter(raw_event_id__in=claimed).delete()
-    EVENTS_DERIVED.inc(len(claimed))
-    return len(claimed)
-
-
-def _parse_into(raws: Iterable[RawEvent], events: list, scopes: dict) -> None:
-    for raw in raws:
-        event = orjson.loads(raw.body)
-        events.append(ol.parse_event(event, kind=raw.kind, digest=raw.event_hash, warnings=raw.warnings))
-        if raw.namespaces_allowed:  # null or empty: an event that may change everything
-            scopes[raw.event_hash] = frozenset(raw.namespaces_allowed)
-
-
-def _run_claims(events: list, scopes: dict) -> dict[str, frozenset[str]]:
-    """The stored claims of the batch's runs (`lineage.merge`: who may change a run depends on all of them).
-
-    A run that a new namespace now claims is derived again from all its raw events: the events already joined
-    into it were judged against fewer claims, and a join cannot take a contribution back. So is a run that only
-    claims made (its row's times are when it was claimed) once an event contributes to it. Its row (with its
-    inputs, outputs and versions) is deleted, and its stored events join the batch. A run whose claims the batch
-    does not widen and that stays without contributions needs nothing of the kind: its row takes the batch's
-    claims as they are (`_merge_runs`), however many events later name it.
-    """
-    batch = run_claims(events)
-    if not batch:
-        return {}
-    stored = {
-        run_id: (frozenset(namespaces), job_stamp, job_version)
-        for run_id, namespaces, job_stamp, job_version in Run.objects.filter(run_id__in=batch).values_list(
-            "run_id", "job_namespaces", "job_stamp", "job_version"
-        )
-    }
-    grown = {run_id for run_id, (namespaces, _, _) in stored.items() if not batch[run_id] <= namespaces}
-    stubs = {run_id for run_id, (_, job_stamp, _) in stored.items() if not job_stamp} - grown
-    contributed = {
-        event.run_id
-        for event in events
-        if event.kind == "run"
-        and event.run_id in stubs
-        and contributes(scopes.get(event.digest), stored[event.run_id][0])
-    }
-    again = sorted(grown | contributed)
-    if again:
-        versions = {stored[run_id][2] for run_id in again} - {None}
-        Run.objects.filter(run_id__in=again).delete()
-        JobVersion.objects.filter(pk__in=versions, runs__isnull=True).delete()
-        known = {event.digest for event in events}
-        raws = (
-            RawEvent.objects.filter(run_id__in=again, kind="run")
-            .exclude(event_hash__in=known)
-            .only("id", "body", "kind", "event_hash", "warnings", "namespaces_allowed")
-        )
-        _parse_into(raws, events, scopes)
-    return {run_id: namespaces for run_id, (namespaces, _, _) in stored.items() if run_id not in again}
 
 
 # --- Joining a delta into the stored rows ----------------------------------------------------------------
@@ -891,3 +776,7 @@ def dag_of(pk: int, nodes: dict[int, tuple[str, int | None]]) -> int | None:
             return current if current != pk else None
         visited.add(parent_id)
         current = parent_id
+
+
+class StaleClaims(Exception):
+    """A run was claimed by another namespace (a concurrent batch) after this batch read its claims."""

@@ -1,6 +1,6 @@
 """The OpenLineage consumer endpoints: POST /api/v1/lineage and /api/v1/lineage/batch.
 
-HTTP concerns live here (token, content type, size, gzip); what happens to an event is `lineage.services`.
+HTTP concerns live here (token, content type, size, gzip); what happens to an event is `lineage.ingest.services`.
 """
 
 import time
@@ -13,13 +13,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
 from governance import audit
-from governance.errors import error_body
+from governance.api.errors import error_body
 from governance.models import ApiToken, AuditRecord
 from governance.observability import EVENTS_REJECTED, INGEST_LATENCY
 from governance.tokens import InvalidToken, bearer_secret, check_secret, digest
-
-from .. import services
-from . import openapi
+from lineage.api import openapi
+from lineage.ingest import services
 
 JSON_TYPES = ("application/json", "text/json")
 

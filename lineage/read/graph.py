@@ -4,7 +4,7 @@ A node is a `(kind, key)` tuple: `("dataset", id)`, `("job", id)` or `("field", 
 `(origin, destination)` follows the data: dataset -> job (an input) and job -> dataset (an output).
 
 `walk` is the reference traversal. The lineage API answers the same question with one recursive SQL query
-(`lineage.traversal`), and the tests check that both agree; column lineage, which is smaller, walks with `walk`
+(`lineage.read.traversal`), and the tests check that both agree; column lineage, which is smaller, walks with `walk`
 directly, one query per level.
 """
 

@@ -1,26 +1,18 @@
-"""Read-side queries shared by the API and the pages: node identity, and what a user may see."""
+"""Node identity: node ids, and finding the node an id names among the namespaces a reader may see."""
 
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.db import connection
-from django.db.models import Q, QuerySet
 
-from .graph import UP, Edge, Node
-from .models import ColumnLineage, Dataset, Job, Namespace, RawEvent, Run
+from governance.api.params import BadParameter
+from lineage.models import Dataset, Job, Namespace
+from lineage.read.visible import visible_namespaces
 
 NODE_TYPES = {"dataset": "DATASET", "job": "JOB", "datasetField": "DATASET_FIELD"}
 
 
 class NodeNotFound(LookupError):
     pass
-
-
-class BadParameter(ValueError):
-    def __init__(self, parameter: str, message: str):
-        super().__init__(f"{parameter}: {message}")
-        self.parameter, self.message = parameter, message
 
 
 @dataclass(frozen=True)
@@ -145,82 +137,6 @@ def resolve_node(
             raise NodeNotFound(f"{unknown} {namespace!r}")
         raise NodeNotFound(f"no {'job' if kind == 'job' else 'dataset'} {name!r} in namespace {namespace!r}")
     return NodeRef(kind, node, field if kind == "datasetField" else "")
-
-
-_UNSET = object()
-
-
-def visible_namespace_ids(user) -> set[int] | None:
-    """Ids of the namespaces `user` may read, or None for all of them.
-
-    Every read query filters through this, so per-namespace grants apply everywhere at once. Worked out once per
-    user object, that is once per request (a page filters a dozen queries by it, and each computation costs
-    several queries: roles, then per-namespace grants), as Django caches a user's permissions.
-    """
-    cached = getattr(user, "_tributary_visible_namespaces", _UNSET)
-    if cached is _UNSET:
-        from governance.permissions import visible_namespace_ids as visible
-
-        cached = visible(user)
-        user._tributary_visible_namespaces = cached
-    return cached
-
-
-def column_expander(*, as_of: datetime | None = None, visible: set[int] | None = None):
-    """An `expand` for `lineage.graph.walk` over field-level lineage: one query per level of the walk."""
-
-    def expand(frontier: list[Node], direction: str) -> list[Edge]:
-        by_dataset = defaultdict(set)
-        for _, (dataset_id, field) in frontier:
-            by_dataset[dataset_id].add(field)
-        side = "output" if direction == UP else "input"
-        condition = Q()
-        for dataset_id, fields in by_dataset.items():
-            condition |= Q(**{f"{side}_dataset_id": dataset_id, f"{side}_field__in": fields})
-        rows = ColumnLineage.objects.filter(condition).exclude(output_field="")
-        if visible is not None:
-            rows = rows.filter(input_dataset__namespace_id__in=visible, output_dataset__namespace_id__in=visible)
-        if as_of is not None:
-            rows = rows.filter(first_seen__lte=as_of)
-        return [
-            (("field", (i_ds, i_f)), ("field", (o_ds, o_f)))
-            for i_ds, i_f, o_ds, o_f in rows.values_list(
-                "input_dataset_id", "input_field", "output_dataset_id", "output_field"
-            )
-        ]
-
-    return expand
-
-
-def filter_visible(queryset: QuerySet, user, namespace_field: str) -> QuerySet:
-    """`queryset` narrowed to rows whose `namespace_field` (a namespace id) `user` may read."""
-    ids = visible_namespace_ids(user)
-    return queryset if ids is None else queryset.filter(**{f"{namespace_field}__in": ids})
-
-
-def visible_namespaces(user) -> QuerySet[Namespace]:
-    return filter_visible(Namespace.objects.all(), user, "id")
-
-
-def visible_datasets(user) -> QuerySet[Dataset]:
-    return filter_visible(Dataset.objects.all(), user, "namespace_id")
-
-
-def visible_jobs(user) -> QuerySet[Job]:
-    return filter_visible(Job.objects.all(), user, "namespace_id")
-
-
-def visible_runs(user) -> QuerySet[Run]:
-    return filter_visible(Run.objects.all(), user, "job__namespace_id")
-
-
-def visible_raw_events(user) -> QuerySet[RawEvent]:
-    """Raw events of the namespaces `user` may read: the job's namespace, or the dataset's for a DatasetEvent."""
-    ids = visible_namespace_ids(user)
-    events = RawEvent.objects.all()
-    if ids is None:
-        return events
-    return events.filter(job_namespace__in=Namespace.objects.filter(id__in=ids).values("name"))
 
 
 def split_namespace_path(path: str, *, user, sections: tuple[str, ...]) -> tuple[Namespace, str] | None:

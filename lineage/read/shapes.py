@@ -2,28 +2,20 @@
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from django.db import connection
 
-from .graph import Node, Subgraph, recommendations
-from .graph import impact as impact_analysis
-from .models import Annotation, ColumnLineage, Dataset, DatasetField, Namespace
-from .selectors import node_id
-from .traversal import dataset_rows, ids_in, job_rows
+from governance.times import iso
+from lineage.models import Annotation, ColumnLineage, Dataset, DatasetField, Namespace
+from lineage.read.graph import Node, Subgraph, recommendations
+from lineage.read.graph import impact as impact_analysis
+from lineage.read.identity import node_id
+from lineage.read.traversal import dataset_rows, ids_in, job_rows
 
 RESTRICTED = "restricted"
-
-
-def iso(moment: datetime | str | None) -> str | None:
-    """A time as the API writes it; a string is one already written so (`lineage.traversal.iso_time`)."""
-    if moment is None or isinstance(moment, str):
-        return moment
-    if moment.tzinfo is None:  # SQLite's raw cursor gives the stored UTC time without its zone
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def dataset_data(row: dict[str, Any]) -> dict[str, Any]:

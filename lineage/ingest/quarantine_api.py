@@ -6,26 +6,26 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.errors import error_body
+from governance.api import params
+from governance.api.errors import error_body
 from governance.openapi import errors, typed
 from governance.permissions import namespace_scope
 from governance.roles import REPLAY_QUARANTINE, VIEW_QUARANTINE
-
-from .. import services
-from ..models import QuarantinedEvent
-from . import params
+from governance.times import iso
+from lineage.ingest import services
+from lineage.models import QuarantinedEvent
 
 
 def item_json(item: QuarantinedEvent, *, body: bool = False) -> dict:
     answer = {
         "id": item.pk,
-        "receivedAt": item.received_at.isoformat().replace("+00:00", "Z"),
+        "receivedAt": iso(item.received_at),
         "source": item.source,
         "status": item.status,
         "reason": item.reason,
         "errors": item.errors,
         "token": item.token.prefix if item.token else None,
-        "replayedAt": item.replayed_at.isoformat().replace("+00:00", "Z") if item.replayed_at else None,
+        "replayedAt": iso(item.replayed_at),
     }
     if body:
         answer["body"] = item.body
@@ -63,7 +63,7 @@ class QuarantineListView(QuarantineMixin, APIView):
         return Response({"events": [item_json(i) for i in items[offset : offset + limit]], "totalCount": items.count()})
 
     def handle_exception(self, exc):
-        from ..selectors import BadParameter
+        from governance.api.params import BadParameter
 
         if isinstance(exc, BadParameter):
             return params.bad_parameter(exc)

@@ -14,9 +14,7 @@ from urllib.parse import quote, urlencode
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from . import presenters, traversal
-from .graph import DOWN
-from .models import (
+from lineage.models import (
     Annotation,
     ColumnLineage,
     Dataset,
@@ -29,12 +27,11 @@ from .models import (
     RunDataset,
     RunState,
 )
-from .selectors import (
-    NodeNotFound,
-    NodeRef,
+from lineage.read import shapes, traversal
+from lineage.read.graph import DOWN
+from lineage.read.identity import NodeNotFound, NodeRef, node_id, resolve_node
+from lineage.read.visible import (
     filter_visible,
-    node_id,
-    resolve_node,
     visible_datasets,
     visible_jobs,
     visible_namespace_ids,
@@ -445,7 +442,7 @@ def _column_lineage(dataset: Dataset, *, user) -> tuple[dict, dict, list]:
 
 
 def _transformation_label(transformations: list[dict]) -> str:
-    kind, description = presenters._transformation(transformations or [])
+    kind, description = shapes._transformation(transformations or [])
     return " · ".join(part for part in (kind, description) if part)
 
 
@@ -680,7 +677,7 @@ def impact(*, user, ref: NodeRef, as_of: datetime | None = None) -> dict[str, An
             visible_namespaces=frozenset(visible) if visible is not None else None,
         )
     )
-    return presenters.impact(ref, subgraph, visible=visible)
+    return shapes.impact(ref, subgraph, visible=visible)
 
 
 def _split_id(text: str, *, namespaces: set[str]) -> tuple[str, str, str] | None:
@@ -701,7 +698,7 @@ def impact_page(*, user, ref: NodeRef) -> dict[str, Any]:
         if not text:
             return None
         kind, _, _ = text.partition(":")
-        if kind == presenters.RESTRICTED:
+        if kind == shapes.RESTRICTED:
             hidden_kind = text.split(":")[1]
             return {"id": text, "label": HIDDEN.get(hidden_kind, HIDDEN["job"]), "url": ""}
         parts = _split_id(text, namespaces=namespaces)

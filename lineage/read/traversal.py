@@ -6,7 +6,7 @@ expanded once per depth, not once per path. Jobs are then the producers (upstrea
 the datasets found. Cost follows the size of the answer: each step is an index lookup per frontier dataset.
 
 `view=latest` walks the edges of each job's latest completed run (as of `as_of`) instead; `as_of` alone keeps the
-edges first seen by then. The semantics are those of `lineage.graph.walk`, which the tests use as the oracle.
+edges first seen by then. The semantics are those of `lineage.read.graph.walk`, which the tests use as the oracle.
 """
 
 import gc
@@ -19,9 +19,10 @@ from typing import Any
 
 import orjson
 from django.db import connection
+from django.db.models import Q
 
-from .graph import BOTH, DOWN, UP, Node, Subgraph
-from .models import Dataset, Job, JobEdge, Namespace, Run, RunDataset
+from lineage.models import ColumnLineage, Dataset, Job, JobEdge, Namespace, Run, RunDataset
+from lineage.read.graph import BOTH, DOWN, UP, Edge, Node, Subgraph
 
 CUMULATIVE, LATEST = "cumulative", "latest"
 
@@ -240,7 +241,7 @@ def job_io(job_ids, *, as_of: datetime | None = None, view: str = CUMULATIVE) ->
 
 
 def iso_time(column: str) -> str:
-    """SQL giving a time column as the API writes it (`lineage.presenters.iso`: ISO 8601 in UTC, microseconds
+    """SQL giving a time column as the API writes it (`governance.times.iso`: ISO 8601 in UTC, microseconds
     only when there are any, `Z`), so answers of thousands of nodes need not load and format each time in Python.
     Other databases return the time itself, formatted by `iso` later."""
     if connection.vendor != "postgresql":
@@ -357,3 +358,29 @@ def job_rows(ids) -> dict[int, dict[str, Any]]:
         row["parent_namespace"], row["parent_name"] = names.get(row.pop("parent_id"), (None, None))
         row["dag_namespace"], row["dag_name"] = names.get(row["dag_id"], (None, None))
     return rows
+
+
+def column_expander(*, as_of: datetime | None = None, visible: set[int] | None = None):
+    """An `expand` for `lineage.read.graph.walk` over field-level lineage: one query per level of the walk."""
+
+    def expand(frontier: list[Node], direction: str) -> list[Edge]:
+        by_dataset = defaultdict(set)
+        for _, (dataset_id, field) in frontier:
+            by_dataset[dataset_id].add(field)
+        side = "output" if direction == UP else "input"
+        condition = Q()
+        for dataset_id, fields in by_dataset.items():
+            condition |= Q(**{f"{side}_dataset_id": dataset_id, f"{side}_field__in": fields})
+        rows = ColumnLineage.objects.filter(condition).exclude(output_field="")
+        if visible is not None:
+            rows = rows.filter(input_dataset__namespace_id__in=visible, output_dataset__namespace_id__in=visible)
+        if as_of is not None:
+            rows = rows.filter(first_seen__lte=as_of)
+        return [
+            (("field", (i_ds, i_f)), ("field", (o_ds, o_f)))
+            for i_ds, i_f, o_ds, o_f in rows.values_list(
+                "input_dataset_id", "input_field", "output_dataset_id", "output_field"
+            )
+        ]
+
+    return expand

@@ -3,7 +3,6 @@
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -15,16 +14,20 @@ from django.utils import timezone
 from governance import audit
 from governance.models import ApiToken, AuditRecord
 from governance.observability import EVENTS_ACCEPTED, EVENTS_REJECTED
-
-from .models import Annotation, DeriveQueue, QuarantinedEvent, RawEvent, Run
-from .openlineage import event_hash
-from .validation import Problem, foreign_metadata, parse_event_time, scope_warnings, storable_text, validate_event
+from lineage.models import DeriveQueue, QuarantinedEvent, RawEvent, Run
+from lineage.openlineage import event_hash
+from lineage.validation import (
+    Problem,
+    foreign_metadata,
+    parse_event_time,
+    scope_warnings,
+    storable_text,
+    validate_event,
+)
 
 log = logging.getLogger(__name__)
 
 ACCEPTED, DUPLICATE, REFUSED, FORBIDDEN = "accepted", "duplicate", "refused", "forbidden"
-FAR_PAST = datetime(1970, 1, 1, tzinfo=UTC)
-FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -99,7 +102,7 @@ def ingest_event(
         with transaction.atomic():
             raw_id = _store(values)
     if raw_id is not None and derive:
-        from .tasks import request_derivation
+        from lineage.tasks import request_derivation
 
         transaction.on_commit(request_derivation)  # at once, unless the caller's transaction is still open
     outcome = ACCEPTED if raw_id is not None else DUPLICATE
@@ -166,7 +169,7 @@ FOREIGN_RUN = (
 
 def foreign_run(claims: list[str] | None, scope: list[str] | None) -> list[Problem]:
     """The warning for a limited event naming a stored run that a job outside its namespaces claims
-    (`Run.job_namespaces`; `lineage.merge` does not apply the event to it). A run claimed only later, by an
+    (`Run.job_namespaces`; `lineage.derive.fold` does not apply the event to it). A run claimed only later, by an
     event that arrives after, is not known at the door: the event is then left out of the run at derivation."""
     if not scope or not claims or set(claims) <= set(scope):
         return []
@@ -346,7 +349,7 @@ def ingest_event_as(*, event: Any, body: str, token_digest: str, source: str = "
     warnings += [p.as_dict() for p in scope_warnings(foreign, namespaces)]
     warnings += [p.as_dict() for p in foreign_run(claims, namespaces)]
     if raw_id is not None:
-        from .tasks import request_derivation
+        from lineage.tasks import request_derivation
 
         transaction.on_commit(request_derivation)
     outcome = ACCEPTED if raw_id is not None else DUPLICATE
@@ -442,7 +445,7 @@ def ingest_batch(*, events: list[Any], token: ApiToken | None, source: str = "ba
                 if count:
                     EVENTS_ACCEPTED.labels(endpoint=source, outcome=outcome).inc(count)
     if any(r.outcome == ACCEPTED for r in results):
-        from .tasks import request_derivation
+        from lineage.tasks import request_derivation
 
         request_derivation()
     return results
@@ -491,53 +494,3 @@ def replay_quarantined(*, item: QuarantinedEvent, actor: Any = None) -> IngestRe
             detail={"result": result.outcome, "raw_event_id": result.raw_event_id, "reason": result.reason[:500]},
         )
     return result
-
-
-def rebuild() -> int:
-    """Throw the derived graph away and queue every raw event to be derived again; returns how many.
-
-    Namespaces are kept (permission grants point at them); their times are recomputed from the events.
-    """
-    from . import models
-
-    with transaction.atomic():
-        for model in (
-            models.ColumnLineage,
-            models.JobEdge,
-            models.RunDataset,
-            models.DatasetVersion,
-            models.DatasetField,
-            models.Run,
-            models.JobVersion,
-        ):
-            model.objects.all()._raw_delete(model.objects.db)
-        models.Job.objects.update(parent=None, dag=None)
-        models.Job.objects.all()._raw_delete(models.Job.objects.db)
-        models.Dataset.objects.all()._raw_delete(models.Dataset.objects.db)
-        # Times are joined as min/max, so start from an empty span: created in the future, updated never.
-        models.Namespace.objects.update(created_at=FAR_FUTURE, updated_at=FAR_PAST)
-        DeriveQueue.objects.all()._raw_delete(DeriveQueue.objects.db)
-        quote = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {quote(DeriveQueue._meta.db_table)} ({quote('raw_event_id')}) "
-                f"SELECT {quote('id')} FROM {quote(RawEvent._meta.db_table)}"
-            )
-            return cursor.rowcount
-
-
-def update_metadata(*, kind: str, namespace: str, name: str, changes: dict, user) -> tuple[Annotation, dict]:
-    """Apply a steward's edit (already validated) to a node's annotation, with its audit record; returns the
-    annotation and the diff recorded."""
-    from governance import audit
-
-    with transaction.atomic():
-        annotation, _ = Annotation.objects.select_for_update().get_or_create(kind=kind, namespace=namespace, name=name)
-        before = annotation.as_dict()
-        for key, value in changes.items():
-            setattr(annotation, key, value)
-        annotation.updated_by = user if getattr(user, "pk", None) else None
-        annotation.save()
-        diff = audit.diff(before, annotation.as_dict())
-        audit.record("metadata.updated", actor=user, target=(kind, f"{kind}:{namespace}:{name}", name), changes=diff)
-    return annotation, diff

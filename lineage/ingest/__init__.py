@@ -1,0 +1,1 @@
+"""Ingestion: the HTTP door (single events, batches), quarantine of refused events, and replay."""
