@@ -319,14 +319,13 @@ def lineage_readers() -> list[Reader]:
     from django.contrib.auth.models import Permission
     from guardian.models import GroupObjectPermission, UserObjectPermission
 
-    from governance.models import ApiToken
+    from governance.models import ApiToken, Namespace
     from governance.roles import ADMIN, READ_LINEAGE
-    from lineage.models import Namespace
 
     User = get_user_model()
     app_label, codename = READ_LINEAGE.split(".")
     read = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-    grant = Permission.objects.filter(content_type__app_label="lineage", codename="access_namespace")
+    grant = Permission.objects.filter(content_type__app_label="governance", codename="access_namespace")
     roles: dict[int, set[str]] = defaultdict(set)
     for user_id, role in User.groups.through.objects.values_list("user_id", "group__name"):
         roles[user_id].add(role)

@@ -84,8 +84,8 @@ def view_of(user) -> View:
     """The user's view: every namespace for a global role, else the namespaces they are granted (and the
     connections serving them, as the connections page shows them)."""
     from governance.connections import visible_connections
+    from governance.models import Namespace
     from governance.permissions import visible_namespace_ids
-    from lineage.models import Namespace
 
     if user is None or not getattr(user, "is_authenticated", False):
         return EVERYTHING  # a management command or the scheduler: the whole estate

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from guardian.admin import GuardedModelAdmin
 
 from governance.admin_base import ReadOnlyAdmin
-from governance.models import ApiToken, AuditRecord, Connection
+from governance.models import ApiToken, AuditRecord, Connection, Namespace
 
 
 @admin.register(ApiToken)
@@ -75,3 +76,13 @@ class AuditRecordAdmin(ReadOnlyAdmin):
     search_fields = ["actor_label", "action", "object_name", "object_id", "request_id"]
     date_hierarchy = "time"
     readonly_fields = [f.name for f in AuditRecord._meta.fields]
+
+
+@admin.register(Namespace)
+class NamespaceAdmin(GuardedModelAdmin):
+    """Per-namespace grants: 'Object permissions' on a namespace gives users or groups `access_namespace` there,
+    which narrows their roles to the namespaces so granted."""
+
+    list_display = ["name", "created_at", "updated_at"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at", "updated_at"]

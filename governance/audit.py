@@ -239,7 +239,7 @@ def namespaces_of(target: Any, changes: Mapping[str, Any] | None = None) -> list
     """
     names: set[str] = set()
     if isinstance(target, models.Model):
-        if target._meta.label_lower == "lineage.namespace":
+        if target._meta.label_lower == "governance.namespace":
             names.add(str(target))
         served = getattr(target, "namespaces", None)
         if isinstance(served, list | tuple):

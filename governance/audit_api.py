@@ -32,7 +32,7 @@ def visible_records(user) -> "models.QuerySet[AuditRecord]":
     or a read token's namespaces) those whose target belongs to those namespaces alone. A record about no
     namespace (logins, users, roles, tokens of every namespace, the trail's own records) is about everyone, so
     only the unnarrowed read it."""
-    from lineage.models import Namespace
+    from governance.models import Namespace
 
     scope = namespace_scope(user)
     if scope is None:

@@ -38,7 +38,7 @@ class ConnectionRefused(Exception):
 
 
 def _namespace_ids(names: list[str]) -> set[int]:
-    from lineage.models import Namespace
+    from governance.models import Namespace
 
     return set(Namespace.objects.filter(name__in=names).values_list("pk", flat=True))
 
@@ -52,7 +52,7 @@ def visible_connections(user) -> QuerySet[Connection]:
     connections = Connection.objects.select_related("owner", "created_by", "updated_by")
     if scope is None:
         return connections
-    from lineage.models import Namespace
+    from governance.models import Namespace
 
     names = set(Namespace.objects.filter(pk__in=scope).values_list("name", flat=True))
     # Connections are few: filtering their namespace lists here is portable (SQLite has no JSON containment).

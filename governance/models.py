@@ -2,6 +2,37 @@ from django.conf import settings
 from django.db import connection, models
 from django.utils import timezone
 
+# The longest name (of a namespace, dataset, job or field) the store keeps.
+NAME_MAX = 1024
+
+
+class Namespace(models.Model):
+    """An OpenLineage namespace: the unit that per-namespace grants are given on.
+
+    It lives in governance, below the lineage app, because who may read or change what is decided here (roles,
+    grants, tokens, connections and audit records are all scoped by namespace); the lineage graph's datasets and
+    jobs point to it. Its table keeps the name it had when it was part of the lineage app.
+    """
+
+    name = models.CharField(max_length=NAME_MAX, unique=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    description = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "lineage_namespace"
+        ordering = ["name"]
+        permissions = [
+            ("view_lineage", "Can read lineage"),
+            ("edit_metadata", "Can edit dataset and job metadata, tags, owners and classifications"),
+            # Granted per namespace object (django-guardian): a user or group with any such grant is narrowed to
+            # the namespaces granted; without any, their role applies everywhere.
+            ("access_namespace", "Is within the namespaces the user may act in"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
 
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):

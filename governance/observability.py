@@ -4,6 +4,7 @@ import contextvars
 import logging
 import re
 import uuid
+from collections.abc import Callable
 
 from prometheus_client import Counter, Histogram
 
@@ -59,3 +60,12 @@ LINEAGE_QUERY_LATENCY = Histogram(
     ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+
+# Gauges read from the database at scrape time, registered by the apps that own the numbers (AppConfig.ready):
+# name -> (help text, a function returning the value).
+SCRAPE_GAUGES: dict[str, tuple[str, Callable[[], float]]] = {}
+
+
+def scrape_gauge(name: str, documentation: str, value: Callable[[], float]) -> None:
+    """Export `value()` as the gauge `name` on every scrape of /metrics."""
+    SCRAPE_GAUGES[name] = (documentation, value)

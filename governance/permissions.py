@@ -1,7 +1,7 @@
 """The one permission mechanism: roles give capabilities, namespace grants narrow where they apply.
 
 * A capability is a Django permission given by a role (governance.roles): `user.has_perm(READ_LINEAGE)`.
-* Scope: a user (or one of their groups) with `lineage.access_namespace` granted on some Namespace objects
+* Scope: a user (or one of their groups) with `governance.access_namespace` granted on some Namespace objects
   (django-guardian) acts only in those namespaces; without any such grant, everywhere. Admins are never narrowed.
 * Tokens: a view accepts the token scopes it declares (`token_scopes`, default none), for safe methods only. The
   lineage reads accept `read` and `governance-read` tokens (LINEAGE_READ_TOKENS); governance reads (audit trail,
@@ -66,12 +66,12 @@ class Access:
 
     permissions: frozenset[str]  # "app_label.codename", from the user's own permissions and their groups'
     groups: frozenset[str]  # role (group) names
-    namespaces: frozenset[int]  # namespaces granted `lineage.access_namespace`, to the user or a group of theirs
+    namespaces: frozenset[int]  # namespaces granted `governance.access_namespace`, to the user or a group of theirs
 
 
 @functools.cache
 def _access_sql() -> str:
-    from lineage.models import Namespace
+    from governance.models import Namespace
 
     def table(model) -> str:
         return connection.ops.quote_name(model._meta.db_table)
@@ -80,11 +80,11 @@ def _access_sql() -> str:
     user_permissions = connection.ops.quote_name(Permission.user_set.through._meta.db_table)
     group_permissions = connection.ops.quote_name(Permission.group_set.through._meta.db_table)
     permission, content_type = table(Permission), table(ContentType)
-    # The namespace grant as django-guardian stores it: an object permission `lineage.access_namespace` on a
+    # The namespace grant as django-guardian stores it: an object permission `governance.access_namespace` on a
     # Namespace, whose object_pk is text; grants of namespaces that are gone do not count (as in guardian).
     grant = f"""
         SELECT p.id FROM {permission} p JOIN {content_type} ct ON ct.id = p.content_type_id
-        WHERE ct.app_label = 'lineage' AND ct.model = 'namespace' AND p.codename = 'access_namespace'"""
+        WHERE ct.app_label = 'governance' AND ct.model = 'namespace' AND p.codename = 'access_namespace'"""
     existing = f"o.object_pk IN (SELECT CAST(n.id AS VARCHAR(40)) FROM {table(Namespace)} n)"
     return f"""
         WITH ug AS (SELECT group_id FROM {user_groups} WHERE user_id = %(user)s)
@@ -154,7 +154,7 @@ def has_capability(user, permission: str) -> bool:
 
 def namespace_scope(user) -> set[int] | None:
     """Ids of the namespaces the user is narrowed to, or None when their role applies everywhere."""
-    from lineage.models import Namespace
+    from governance.models import Namespace
 
     if not user.is_authenticated:
         return set()

@@ -9,8 +9,8 @@ VIEWER, STEWARD, OPERATOR, DEVELOPER, AUDITOR, ADMIN = "viewer", "steward", "ope
 ROLES = (VIEWER, STEWARD, OPERATOR, DEVELOPER, AUDITOR, ADMIN)
 
 # Capabilities, as "app_label.codename" of Django permissions.
-READ_LINEAGE = "lineage.view_lineage"
-EDIT_METADATA = "lineage.edit_metadata"
+READ_LINEAGE = "governance.view_lineage"
+EDIT_METADATA = "governance.edit_metadata"
 VIEW_QUARANTINE = "lineage.view_quarantinedevent"
 REPLAY_QUARANTINE = "lineage.replay_quarantinedevent"
 VIEW_TOKENS = "governance.view_apitoken"

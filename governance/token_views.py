@@ -53,7 +53,7 @@ def tokens_for(user):
 
 def allowed_namespaces(user, namespaces: list[str]) -> list[str]:
     """The namespaces a new token may have: a narrowed developer must stay within their namespaces."""
-    from lineage.models import Namespace
+    from governance.models import Namespace
 
     scope = namespace_scope(user)
     if scope is None:

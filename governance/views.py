@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 from governance import audit
 from governance.api.errors import error_body
+from governance.observability import SCRAPE_GAUGES
 from governance.tokens import bearer_secret
 
 
@@ -27,10 +28,8 @@ def healthz(request):
 
 
 def metrics(request):
-    """Prometheus text format, for the scrapers TRIBUTARY_METRICS_* let in. Queue depth is read from the database at
-    scrape time."""
-    from lineage.models import DeriveQueue, QuarantinedEvent
-
+    """Prometheus text format, for the scrapers TRIBUTARY_METRICS_* let in. The apps' gauges (queue depth ...) are
+    read from the database at scrape time (`governance.observability.scrape_gauge`)."""
     if not may_scrape(request):
         return HttpResponse("Metrics are not served to this client.\n", status=403, content_type="text/plain")
 
@@ -41,10 +40,8 @@ def metrics(request):
         registry = CollectorRegistry()
         for collector in list(DEFAULT_REGISTRY._collector_to_names):
             registry.register(collector)
-    depth = Gauge("tributary_derive_queue_depth", "Raw events waiting to be derived", registry=registry)
-    depth.set(DeriveQueue.objects.count())
-    quarantined = Gauge("tributary_quarantine_pending", "Refused events waiting in the quarantine", registry=registry)
-    quarantined.set(QuarantinedEvent.objects.filter(status=QuarantinedEvent.Status.PENDING).count())
+    for name, (documentation, value) in SCRAPE_GAUGES.items():
+        Gauge(name, documentation, registry=registry).set(value())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -1,10 +1,9 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
-from guardian.admin import GuardedModelAdmin
 
 from governance.admin_base import ReadOnlyAdmin
 from lineage.ingest import services
-from lineage.models import Annotation, Dataset, Job, Namespace, QuarantinedEvent, RawEvent, Run
+from lineage.models import Annotation, Dataset, Job, QuarantinedEvent, RawEvent, Run
 from lineage.read.pages import node_url
 
 
@@ -83,16 +82,6 @@ class RunAdmin(ReadOnlyAdmin):
     list_filter = ["state"]
     search_fields = ["run_id", "job__name"]
     list_select_related = ["job"]
-
-
-@admin.register(Namespace)
-class NamespaceAdmin(GuardedModelAdmin):
-    """Per-namespace grants: 'Object permissions' on a namespace gives users or groups `access_namespace` there,
-    which narrows their roles to the namespaces so granted."""
-
-    list_display = ["name", "created_at", "updated_at"]
-    search_fields = ["name"]
-    readonly_fields = ["created_at", "updated_at"]
 
 
 @admin.register(Annotation)

@@ -26,7 +26,8 @@ from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from lineage.models import Dataset, DatasetVersion, Job, JobEdge, JobVersion, Namespace, RawEvent, Run, RunDataset
+from governance.models import Namespace
+from lineage.models import Dataset, DatasetVersion, Job, JobEdge, JobVersion, RawEvent, Run, RunDataset
 from lineage.openlineage import dataset_version_id, event_hash, job_version_id, make_stamp
 
 DATA_NS = "postgres://bench-lineage:5432"

@@ -12,7 +12,7 @@ arrive late, twice or shuffled and the tables end the same.
 from django.db import models
 from django.utils import timezone
 
-NAME_MAX = 1024
+from governance.models import NAME_MAX, Namespace
 
 
 class RunState(models.TextChoices):
@@ -99,26 +99,6 @@ class QuarantinedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.reason}"
-
-
-class Namespace(models.Model):
-    name = models.CharField(max_length=NAME_MAX, unique=True)
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-    description = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["name"]
-        permissions = [
-            ("view_lineage", "Can read lineage"),
-            ("edit_metadata", "Can edit dataset and job metadata, tags, owners and classifications"),
-            # Granted per namespace object (django-guardian): a user or group with any such grant is narrowed to
-            # the namespaces granted; without any, their role applies everywhere.
-            ("access_namespace", "Is within the namespaces the user may act in"),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class FacetedNode(models.Model):

@@ -125,7 +125,7 @@ def make_user(username: str, role: str | None, *, namespaces: tuple[str, ...] = 
     from django.contrib.auth.models import Group
     from guardian.shortcuts import assign_perm
 
-    from lineage.models import Namespace
+    from governance.models import Namespace
 
     user = get_user_model().objects.create_user(
         username, password=f"{username.capitalize()}-password-1", is_staff=role == "admin"
@@ -136,7 +136,7 @@ def make_user(username: str, role: str | None, *, namespaces: tuple[str, ...] = 
         namespace, _ = Namespace.objects.get_or_create(
             name=name, defaults={"created_at": "2020-01-01T00:00Z", "updated_at": "2020-01-01T00:00Z"}
         )
-        assign_perm("lineage.access_namespace", user, namespace)
+        assign_perm("governance.access_namespace", user, namespace)
     return user
 
 

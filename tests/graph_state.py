@@ -2,6 +2,7 @@
 
 import orjson
 
+from governance.models import Namespace
 from lineage.models import (
     ColumnLineage,
     Dataset,
@@ -10,7 +11,6 @@ from lineage.models import (
     Job,
     JobEdge,
     JobVersion,
-    Namespace,
     Run,
     RunDataset,
 )

@@ -7,9 +7,9 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from guardian.shortcuts import assign_perm, get_objects_for_user
 
+from governance.models import Namespace
 from governance.permissions import access_of, has_capability, is_admin, namespace_scope
 from governance.roles import ADMIN, READ_LINEAGE, ROLES, VIEW_AUDIT
-from lineage.models import Namespace
 
 from .conftest import make_user
 
@@ -28,11 +28,11 @@ def people(db):
     users.append(make_user("nobody", None))
 
     narrowed = make_user("narrowed", "viewer")
-    assign_perm("lineage.access_namespace", narrowed, finance)
+    assign_perm("governance.access_namespace", narrowed, finance)
     team = Group.objects.create(name="sales-team")
     team.permissions.add(Permission.objects.get(codename="view_auditrecord"))
     team.user_set.add(narrowed)
-    assign_perm("lineage.access_namespace", team, sales)
+    assign_perm("governance.access_namespace", team, sales)
     users.append(narrowed)
 
     own = make_user("own-permission", None)
@@ -40,7 +40,7 @@ def people(db):
     users.append(own)
 
     stale = make_user("stale", "viewer")
-    assign_perm("lineage.access_namespace", stale, gone)
+    assign_perm("governance.access_namespace", stale, gone)
     gone.delete()
     users.append(stale)
 
@@ -61,14 +61,14 @@ def test_permissions_are_modelbackends(people):
         expected = ModelBackend().get_all_permissions(fresh(user))
         if user.is_active and not user.is_superuser:
             assert set(access_of(fresh(user)).permissions) == expected, user
-        for permission in (READ_LINEAGE, VIEW_AUDIT, "lineage.edit_metadata"):
+        for permission in (READ_LINEAGE, VIEW_AUDIT, "governance.edit_metadata"):
             assert has_capability(fresh(user), permission) == fresh(user).has_perm(permission), (user, permission)
 
 
 def test_namespace_grants_are_guardians(people):
     for user in people:
         granted = get_objects_for_user(
-            fresh(user), "lineage.access_namespace", klass=Namespace, accept_global_perms=False, with_superuser=False
+            fresh(user), "governance.access_namespace", klass=Namespace, accept_global_perms=False, with_superuser=False
         )
         assert set(access_of(fresh(user)).namespaces) == set(granted.values_list("pk", flat=True)), user
     narrowed = next(user for user in people if user.username == "narrowed")

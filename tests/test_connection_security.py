@@ -334,7 +334,7 @@ def test_revealed_secrets_are_never_stored_by_a_cache(client, devi):
 
 
 def test_a_narrowed_developer_cannot_make_a_connection_for_another_teams_namespace(client):
-    from lineage.models import Namespace
+    from governance.models import Namespace
 
     Namespace.objects.get_or_create(
         name="vaultdb", defaults={"created_at": timezone.now(), "updated_at": timezone.now()}

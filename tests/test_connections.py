@@ -294,7 +294,7 @@ def test_an_operator_narrowed_to_finance_uses_only_finance_connections(client):
     login(client, make_user("devi", "developer"))
     create(client, "fin", namespaces=["finance"])
     create(client, "hr", namespaces=["hr"])
-    from lineage.models import Namespace
+    from governance.models import Namespace
 
     for name in ("finance", "hr"):
         Namespace.objects.get_or_create(
@@ -308,7 +308,7 @@ def test_an_operator_narrowed_to_finance_uses_only_finance_connections(client):
 
 
 def namespaces(*names):
-    from lineage.models import Namespace
+    from governance.models import Namespace
 
     for name in names:
         Namespace.objects.get_or_create(

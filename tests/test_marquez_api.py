@@ -8,10 +8,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from marquez_client import MarquezClient, errors
 
+from governance.models import Namespace
 from governance.tokens import create_token
 from lineage.derive.queue import derive_pending
 from lineage.ingest import services
-from lineage.models import Namespace, RawEvent
+from lineage.models import RawEvent
 from lineage.openlineage import dataset_version_id
 
 from .conftest import example_event_names, load_event, login, make_user

@@ -5,10 +5,10 @@ import json
 import pytest
 from guardian.shortcuts import assign_perm
 
+from governance.models import Namespace
 from governance.tokens import create_token
 from lineage.derive.queue import derive_pending
 from lineage.ingest.services import ingest_event
-from lineage.models import Namespace
 
 from .conftest import login, make_user
 from .events import dataset, run_event
@@ -92,7 +92,7 @@ def test_a_group_grant_narrows_its_members(client, estate):
     from django.contrib.auth.models import Group
 
     team = Group.objects.create(name="sales-team")
-    assign_perm("lineage.access_namespace", team, Namespace.objects.get(name=SALES))
+    assign_perm("governance.access_namespace", team, Namespace.objects.get(name=SALES))
     user = make_user("sam", "viewer")
     user.groups.add(team)
     login(client, user)

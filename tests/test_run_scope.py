@@ -282,9 +282,15 @@ def test_a_replayed_event_of_a_deleted_limited_token_is_still_refused_outside_it
 def test_the_migration_gives_stored_runs_their_claim_and_quarantined_events_their_tokens_namespaces(post_event):
     import importlib
 
-    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
 
     migration = importlib.import_module("lineage.migrations.0006_run_claims_and_quarantine_scope")
+    # The models as that migration knows them (Namespace was still a lineage model then).
+    graph = MigrationLoader(connection).graph
+    at_the_time = [("lineage", "0006_run_claims_and_quarantine_scope")]
+    others = [node for node in graph.leaf_nodes() if node[0] != "lineage"]
+    apps = MigrationLoader(connection).project_state(at_the_time + others).apps
     assert post_event(finance_run()).status_code == 201
     Run.objects.update(job_namespaces=[])  # as stored before the rule
     limited = create_token(name="airflow-only", scope="ingest", namespaces=["airflow"]).token

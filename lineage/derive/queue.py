@@ -16,6 +16,7 @@ import orjson
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
+from governance.models import Namespace
 from governance.observability import EVENTS_DERIVED
 from lineage import openlineage as ol
 from lineage.derive.fold import contributes, fold, run_claims
@@ -152,7 +153,7 @@ def rebuild() -> int:
         models.Job.objects.all()._raw_delete(models.Job.objects.db)
         models.Dataset.objects.all()._raw_delete(models.Dataset.objects.db)
         # Times are joined as min/max, so start from an empty span: created in the future, updated never.
-        models.Namespace.objects.update(created_at=FAR_FUTURE, updated_at=FAR_PAST)
+        Namespace.objects.update(created_at=FAR_FUTURE, updated_at=FAR_PAST)
         DeriveQueue.objects.all()._raw_delete(DeriveQueue.objects.db)
         quote = connection.ops.quote_name
         with connection.cursor() as cursor:

@@ -18,6 +18,7 @@ import psycopg
 from django.db import connection
 from django.db.models import Max, Min
 
+from governance.models import NAME_MAX, Namespace
 from lineage import openlineage as ol
 from lineage.derive.fold import (
     Delta,
@@ -30,7 +31,6 @@ from lineage.derive.fold import (
     VersionState,
 )
 from lineage.models import (
-    NAME_MAX,
     ColumnLineage,
     Dataset,
     DatasetField,
@@ -38,7 +38,6 @@ from lineage.models import (
     Job,
     JobEdge,
     JobVersion,
-    Namespace,
     Run,
     RunDataset,
 )

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from django.db import connection
 
 from governance.api.params import BadParameter
-from lineage.models import Dataset, Job, Namespace
+from governance.models import Namespace
+from lineage.models import Dataset, Job
 from lineage.read.visible import visible_namespaces
 
 NODE_TYPES = {"dataset": "DATASET", "job": "JOB", "datasetField": "DATASET_FIELD"}

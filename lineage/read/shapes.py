@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 from django.db import connection
 
+from governance.models import Namespace
 from governance.times import iso
-from lineage.models import Annotation, ColumnLineage, Dataset, DatasetField, Namespace
+from lineage.models import Annotation, ColumnLineage, Dataset, DatasetField
 from lineage.read.graph import Node, Subgraph, recommendations
 from lineage.read.graph import impact as impact_analysis
 from lineage.read.identity import node_id

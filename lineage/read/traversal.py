@@ -21,7 +21,8 @@ import orjson
 from django.db import connection
 from django.db.models import Q
 
-from lineage.models import ColumnLineage, Dataset, Job, JobEdge, Namespace, Run, RunDataset
+from governance.models import Namespace
+from lineage.models import ColumnLineage, Dataset, Job, JobEdge, Run, RunDataset
 from lineage.read.graph import BOTH, DOWN, UP, Edge, Node, Subgraph
 
 CUMULATIVE, LATEST = "cumulative", "latest"

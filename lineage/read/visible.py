@@ -2,7 +2,8 @@
 
 from django.db.models import QuerySet
 
-from lineage.models import Dataset, Job, Namespace, RawEvent, Run
+from governance.models import Namespace
+from lineage.models import Dataset, Job, RawEvent, Run
 
 _UNSET = object()
 

@@ -17,19 +17,9 @@ import orjson
 from django.db.models import Case, CharField, F, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
+from governance.models import Namespace
 from lineage.api.marquez import shapes
-from lineage.models import (
-    ColumnLineage,
-    Dataset,
-    DatasetVersion,
-    Direction,
-    Job,
-    JobEdge,
-    Namespace,
-    RawEvent,
-    Run,
-    RunDataset,
-)
+from lineage.models import ColumnLineage, Dataset, DatasetVersion, Direction, Job, JobEdge, RawEvent, Run, RunDataset
 from lineage.models import RunState as State
 from lineage.openlineage import dataset_version_id
 from lineage.read import visible as base

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from governance.models import Namespace
 from governance.times import iso
-from lineage.models import Dataset, DatasetVersion, Job, Namespace, Run
+from lineage.models import Dataset, DatasetVersion, Job, Run
 from lineage.openlineage import dataset_attributes
 from lineage.read.identity import node_id
 from lineage.read.shapes import Redaction

@@ -3,11 +3,12 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.models import Namespace
 from lineage import annotations
 from lineage.demo import DEFAULT_DAYS, STEWARD_NOTES, demo_events, history_days, utc_midnight
 from lineage.derive.queue import derive_pending
 from lineage.ingest import services
-from lineage.models import Dataset, Job, Namespace, RawEvent, Run, RunState
+from lineage.models import Dataset, Job, RawEvent, Run, RunState
 
 
 class Command(BaseCommand):
